@@ -1,0 +1,85 @@
+"""Finite-width corrections (arXiv 2602.05779 Sec. 2.2 and App. E; Roberts & Yaida ch. 4-5).
+
+With ``n = N_(l-1)``: ``q~^(l) = q^(l) + q~{1}^(l) / n + O(n^-2)``, and ``n Var`` of the
+layer variance tends to ``r^(l)``. Along any trajectory ``q^(l)`` of the variance map
+
+    r^(l+1)     = V'(q^(l))^2 r^(l) + sigma_w^4 (<phi^4>_q(l) - <phi^2>_q(l)^2)    (eq. 12)
+    q~{1}^(l+1) = V'(q^(l)) q~{1}^(l) + (1/2) V''(q^(l)) r^(l)                      (eq. 13)
+
+with ``r^(1) = q~{1}^(1) = 0`` (the first layer is exactly Gaussian).
+
+At the fixed point, with ``p = V'(q*)`` and ``D = sigma_w^4 (<phi^4> - <phi^2>^2)``:
+
+    r^(l)     = D (1 - p^(2(l-1))) / (1 - p^2)                                    (eq. 46)
+    q~{1}^(l) = (D V''/2) (1 - p^(l-2)) (1 - p^(l-1)) / ((1 - p^2)(1 - p))          (l >= 2)
+
+The second line corrects arXiv eq. (60), which reads ``(1 - p^(l-2))(1 - p^(l+1))``:
+eq. (56) substitutes ``r^(l-i)`` for the ``r^(l-i-1)`` of Lemma E.2 (at ``l = 3`` the
+printed form gives ``D V'' (1 + p^2) / 2`` instead of ``q~{1}^(3) = D V'' / 2``). Both
+tend to the same limit, so the bound of Theorem 2.1 is unaffected:
+``|q~{1}^(l)| <= D |V''| / (2 (1 - p)^2 (1 + p))`` for ``0 < p < 1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theory.eoc import EoCSolution
+from theory.maps import VarianceMap
+
+
+def nlo_recursion(vmap: VarianceMap, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(r, q~{1})`` at layers ``1..L`` along the trajectory ``q = q^(1..L)`` (eqs. 12-13).
+
+    Works for any trajectory, not only the fixed point; ``q`` of shape ``(L,)`` or
+    ``(L, ...)`` (extra axes broadcast with the map's parameters).
+    """
+    q = np.asarray(q, float)
+    vp = vmap.dV(q)
+    vpp = vmap.d2V(q)
+    source = vmap.fluctuation(q)
+    r = np.zeros_like(vp)
+    q1 = np.zeros_like(vp)
+    for layer in range(1, q.shape[0]):
+        r[layer] = vp[layer - 1] ** 2 * r[layer - 1] + source[layer - 1]
+        q1[layer] = vp[layer - 1] * q1[layer - 1] + 0.5 * vpp[layer - 1] * r[layer - 1]
+    return r, q1
+
+
+def r_fixed_point(sol: EoCSolution, layers) -> np.ndarray:
+    """``r^(l)`` at the fixed point, closed form (arXiv Lemma E.1, eq. 46)."""
+    layer = np.asarray(layers, float)
+    p2 = sol.vprime**2
+    geometric = np.where(p2 == 1.0, layer - 1.0, (1.0 - p2 ** (layer - 1.0)) / np.where(p2 == 1.0, 1.0, 1.0 - p2))
+    return sol.fluctuation * geometric
+
+
+def q1_fixed_point(sol: EoCSolution, layers) -> np.ndarray:
+    """``q~{1}^(l)`` at the fixed point, closed form (arXiv eq. 60, corrected; ``V' != 1``)."""
+    layer = np.asarray(layers, float)
+    p = sol.vprime
+    if np.any(p == 1.0):
+        raise ValueError("the closed form needs V'(q*) != 1; use nlo_recursion")
+    value = (
+        0.5
+        * sol.fluctuation
+        * sol.vsecond
+        * (1.0 - p ** (layer - 2.0))
+        * (1.0 - p ** (layer - 1.0))
+        / ((1.0 - p**2) * (1.0 - p))
+    )
+    return np.where(layer >= 2, value, 0.0)
+
+
+def jacobian_moments(sol: EoCSolution, depth: int) -> dict[str, float]:
+    """Moments of the spectrum of ``J J^T`` for Gaussian weights (``s_1 = -1``; arXiv eqs. 20-22).
+
+    ``m_1 = chi_1^L``, ``m_2 = chi_1^(2L) L (mu_2/mu_1^2 + 1/L - 1 - s_1)`` and
+    ``sigma_JJ^T = m_2 - m_1^2``. Eq. (22) prints ``L (mu_2/mu_1^2 - 1 - s_1)``, which is
+    ``m_2 - m_1^2`` only at ``chi_1 = 1`` (the EoC); here it is computed as the difference.
+    """
+    s1 = -1.0
+    chi1 = sol.sigma_w2 * sol.mu1
+    m1 = chi1**depth
+    m2 = chi1 ** (2 * depth) * depth * (sol.mu2 / sol.mu1**2 + 1.0 / depth - 1.0 - s1)
+    return {"m1": m1, "m2": m2, "sigma_JJT": m2 - m1**2}

@@ -1,0 +1,124 @@
+"""Infinite-width maps of a network ``(phi, sigma_w^2, sigma_b^2)`` (arXiv 2602.05779 Sec. 2).
+
+* variance map ``V(q) = sigma_w^2 <phi^2>_q + sigma_b^2`` (eq. 3) and its derivatives;
+* ``chi_1(q) = sigma_w^2 <phi'^2>_q`` (eqs. 5-6) and ``chi_1'(q)``;
+* the correlation map ``R(rho)`` (eq. 4), a two-dimensional Gaussian integral;
+* the fixed points of ``V`` in a range with their stability (``|V'(q)| < 1``), which
+  finds the bifurcations of ICLR 2024 Fig. 4 and arXiv Fig. 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from theory.activations import Activation
+from theory.quadrature import gaussian_expect
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """A fixed point ``V(q) = q``; ``stable`` when ``|V'(q)| < 1``."""
+
+    q: float
+    vprime: float
+
+    @property
+    def stable(self) -> bool:
+        return abs(self.vprime) < 1.0
+
+
+@dataclass(frozen=True)
+class VarianceMap:
+    """The maps of a network with activation ``activation`` and variances ``sigma_w2, sigma_b2``."""
+
+    activation: Activation
+    sigma_w2: float | np.ndarray
+    sigma_b2: float | np.ndarray
+
+    def V(self, q):
+        """``V(q) = sigma_w^2 <phi^2>_q + sigma_b^2``."""
+        return self.sigma_w2 * self.activation.expect("phi2", q) + self.sigma_b2
+
+    def dV(self, q):
+        """``V'(q) = sigma_w^2 d<phi^2>_q/dq`` (CReLU: arXiv eq. 7)."""
+        return self.sigma_w2 * self.activation.expect("phi2", q, dq=1)
+
+    def d2V(self, q):
+        """``V''(q)`` (CReLU: arXiv eq. 8)."""
+        return self.sigma_w2 * self.activation.expect("phi2", q, dq=2)
+
+    def chi1(self, q):
+        """``chi_1(q) = sigma_w^2 <phi'^2>_q`` (arXiv eq. 6; CReLU: eq. 15)."""
+        return self.sigma_w2 * self.activation.expect("dphi2", q)
+
+    def dchi1(self, q):
+        """``chi_1'(q)`` (CReLU: arXiv eq. 16)."""
+        return self.sigma_w2 * self.activation.expect("dphi2", q, dq=1)
+
+    def fluctuation(self, q):
+        """``sigma_w^4 (<phi^4>_q - <phi^2>_q^2)``: the source term of the ``r`` recursion (eq. 12)."""
+        phi2 = self.activation.expect("phi2", q)
+        return self.sigma_w2**2 * (self.activation.expect("phi4", q) - phi2**2)
+
+    def trajectory(self, q1: float, depth: int) -> np.ndarray:
+        """``q^(1..depth)`` with ``q^(l+1) = V(q^(l))`` (eq. 42)."""
+        q = np.empty(depth)
+        q[0] = q1
+        for layer in range(1, depth):
+            q[layer] = self.V(q[layer - 1])
+        return q
+
+    def R(self, rho, q):
+        """Correlation map ``R(rho)`` at equal input variances ``q`` (arXiv eq. 4).
+
+        ``R(rho) = (sigma_w^2 E[phi(u_1) phi(u_2)] + sigma_b^2) / q`` with
+        ``u_1 = sqrt(q) z_1``, ``u_2 = sqrt(q)(rho z_1 + sqrt(1 - rho^2) z_2)``. The inner
+        average over ``z_2`` is the generic quadrature at mean ``sqrt(q) rho z_1`` and
+        standard deviation ``sqrt(q (1 - rho^2))`` (kinks moved accordingly); the outer
+        one integrates that against ``phi(u_1)``. At ``rho = 1`` it is ``V(q)/q``.
+        """
+        rho = float(rho)
+        q = float(q)
+        if not -1.0 <= rho <= 1.0:
+            raise ValueError("rho must lie in [-1, 1]")
+        act = self.activation
+        if abs(rho) == 1.0:
+            (cross,) = gaussian_expect(
+                [lambda x, **p: act._phi(x, **p) * act._phi(rho * x, **p)],
+                act.kinks + [rho * k for k in act.kinks],
+                params=act.params,
+                std=np.sqrt(q),
+            )
+        else:
+            inner_sd = np.sqrt(q * (1.0 - rho * rho))
+
+            def outer(x, **p):
+                (inner,) = gaussian_expect(
+                    [lambda y, **pp: act._phi(y, **pp)], act.kinks, params=p, mean=rho * x, std=inner_sd
+                )
+                return act._phi(x, **p) * inner
+
+            (cross,) = gaussian_expect([outer], act.kinks, params=act.params, std=np.sqrt(q))
+        return (self.sigma_w2 * cross + self.sigma_b2) / q
+
+    def fixed_points(self, q_min: float = 1e-3, q_max: float = 10.0, n_grid: int = 2000) -> list[FixedPoint]:
+        """All fixed points of ``V`` in ``[q_min, q_max]`` located by sign changes of
+        ``V(q) - q`` on a geometric grid and refined by Brent's method (tangential double
+        roots that do not change sign are not reported)."""
+        if not 0 < q_min < q_max:
+            raise ValueError("need 0 < q_min < q_max")
+        grid = np.geomspace(q_min, q_max, n_grid)
+        gap = self.V(grid) - grid
+        points = []
+        for i in np.flatnonzero(np.sign(gap[:-1]) * np.sign(gap[1:]) <= 0):
+            if gap[i] == 0.0:
+                root = grid[i]
+            elif gap[i + 1] == 0.0:
+                continue
+            else:
+                root = brentq(lambda q: float(self.V(q)) - q, grid[i], grid[i + 1], xtol=1e-14, rtol=1e-14)
+            points.append(FixedPoint(q=float(root), vprime=float(self.dV(root))))
+        return points
