@@ -1,0 +1,185 @@
+"""``python -m simulate.depth_sweep``: simulate EoC networks across depth, write a zarr store.
+
+With no arguments it runs the default sweep (CReLU, s = 0.85, q* in {1, 2, 3},
+V'(q*) in {0.5, 0.7, 0.9}, widths {100, 300, 1000}, depth 100, 5000 networks each)
+into ``data/depth_sweep.zarr`` and prints a summary. Every sweep axis takes several
+values; the sweep is their product. ``--config FILE`` reads the same options from a
+TOML file (command-line options override it). Ctrl-C leaves a valid store;
+``--resume`` completes only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
+
+import xarray as xr
+from tqdm.auto import tqdm
+
+from simulate import store
+from simulate.config import BACKENDS, SAMPLERS, Sweep, SweepError
+from simulate.engine import simulate_chunk
+from simulate.summary import summarise
+
+DEFAULT_OUT = Path("data/depth_sweep.zarr")
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = Sweep()
+    p = argparse.ArgumentParser(prog="python -m simulate.depth_sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("--activation", nargs="+", help=f"activation families (default {' '.join(d.activation)})")
+    p.add_argument("--sparsity", nargs="+", type=float, help="target sparsities s in (0, 1) (default 0.85)")
+    p.add_argument("--qstar", nargs="+", type=float, help="fixed-point variances q* > 0 (default 1 2 3)")
+    p.add_argument("--vprime", nargs="+", type=float, help="target V'(q*) of clipped families (default 0.5 0.7 0.9)")
+    p.add_argument("--m", nargs="+", type=float, help="clipping values m instead of --vprime")
+    p.add_argument("--width", nargs="+", type=int, help="widths N (every layer) (default 100 300 1000)")
+    p.add_argument("--depth", type=int, help=f"number of layers L (default {d.depth})")
+    p.add_argument("--samples", type=int, help=f"networks per (config, width) (default {d.samples})")
+    p.add_argument("--inputs", type=int, choices=(1, 2), help="inputs per network; 2 records their correlation rho")
+    p.add_argument("--rho0", type=float, help=f"layer-1 correlation of the two inputs (default {d.rho0})")
+    p.add_argument("--seed", type=int, help="root seed; results depend only on (seed, config, sample)")
+    p.add_argument("--sampler", choices=SAMPLERS, help="reduced (exact O(N B^2), default) or dense (weight matrices)")
+    p.add_argument("--weights", choices=("gaussian", "orthogonal"), help="weight law (orthogonal: dense sampler)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="auto (GPU if present, else CPU), cpu or gpu")
+    p.add_argument("--backward", action="store_true", default=None, help="also back-propagate a random unit error vector")
+    p.add_argument("--chunk", type=int, help=f"networks per stored chunk and task (default {d.chunk})")
+    p.add_argument("--out", type=Path, default=None, help=f"output store (default {DEFAULT_OUT})")
+    p.add_argument("--resume", action="store_true", help="complete an interrupted store written by the same options")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
+    p.add_argument("--workers", type=int, help="start a local Dask cluster with this many workers")
+    p.add_argument("--threads", type=int, help="threads per process for the CPU kernels (default: all cores)")
+    p.add_argument("--config", type=Path, help="TOML file with any of the options above (keys as the long option names)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    return p
+
+
+_FIELDS = {
+    "activation": "activation", "sparsity": "sparsity", "qstar": "q_star", "vprime": "vprime", "m": "m",
+    "width": "width", "depth": "depth", "samples": "samples", "inputs": "inputs", "rho0": "rho0", "seed": "seed",
+    "sampler": "sampler", "weights": "weights", "backward": "backward", "chunk": "chunk",
+}
+
+
+def sweep_from_args(args: argparse.Namespace) -> Sweep:
+    """Defaults, then the TOML file, then the command line."""
+    values = {}
+    if args.config is not None:
+        try:
+            with args.config.open("rb") as f:
+                table = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise SweepError(f"cannot read --config {args.config}: {err}") from None
+        unknown = set(table) - set(_FIELDS) - {"out", "backend"}
+        if unknown:
+            raise SweepError(f"unknown keys in {args.config}: {sorted(unknown)}")
+        for key, val in table.items():
+            if key in _FIELDS:
+                values[_FIELDS[key]] = tuple(val) if isinstance(val, list) else val
+            elif getattr(args, key) in (None, "auto"):
+                setattr(args, key, Path(val) if key == "out" else val)
+    for key, field_name in _FIELDS.items():
+        val = getattr(args, key)
+        if val is not None:
+            values[field_name] = tuple(val) if isinstance(val, list) else val
+    if "m" in values and "vprime" not in values:
+        values["vprime"] = None
+    try:
+        return Sweep(**values)
+    except TypeError as err:
+        raise SweepError(str(err)) from None
+
+
+def resolve_backend(requested: str) -> str:
+    if requested == "gpu":
+        raise SweepError("--backend gpu: the CuPy backend of the simulation is not available yet; use cpu")
+    return "cpu"
+
+
+def run(sweep: Sweep, out: Path, *, backend="auto", resume=False, overwrite=False, scheduler=None, workers=None,
+        threads=None, progress=True) -> Path:
+    """Run (or complete) a sweep into the store ``out``; returns ``out``."""
+    backend = resolve_backend(backend)
+    configs = sweep.configs()
+    if out.exists():
+        if resume:
+            store.open_for_resume(out, sweep)
+        elif overwrite:
+            shutil.rmtree(out)
+        else:
+            raise SweepError(f"{out} exists: pass --resume to complete it or --overwrite to replace it")
+    elif resume:
+        raise SweepError(f"--resume: no store at {out}")
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        store.create(out, sweep, configs, backend)
+    tasks = [tuple(int(i) for i in t) for t in store.pending(out)]
+    bar = tqdm(total=len(tasks), desc="chunks", unit="chunk", disable=not progress)
+    if scheduler or workers:
+        _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, bar)
+    else:
+        for ci, wi, chunk in tasks:
+            _task(sweep, configs[ci], out, ci, wi, chunk, threads)
+            bar.update()
+    bar.close()
+    return out
+
+
+def _task(sweep, config, out, ci, wi, chunk, threads):
+    start = chunk * sweep.chunk
+    stop = min(start + sweep.chunk, sweep.samples)
+    result = simulate_chunk(sweep, config, sweep.width[wi], start, stop, threads=threads)
+    store.write_chunk(out, sweep, ci, wi, chunk, result)
+
+
+def _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, bar):
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = [
+            client.submit(_task, sweep, configs[ci], out, ci, wi, chunk, threads or 1, pure=False)
+            for ci, wi, chunk in tasks
+        ]
+        for future in as_completed(futures):
+            future.result()
+            bar.update()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        sweep = sweep_from_args(args)
+        out = args.out or DEFAULT_OUT
+        run(sweep, out, backend=args.backend, resume=args.resume, overwrite=args.overwrite,
+            scheduler=args.scheduler, workers=args.workers, threads=args.threads, progress=not args.quiet)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {out} is a valid store; complete it with the same options and --resume", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(summarise(xr.open_zarr(out, consolidated=False)))
+        print(f"\nstore: {out}  (xarray.open_zarr('{out}'))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The finite-width Monte Carlo engine: exactness, agreement of the samplers,
+reproducibility, scale covariance, divergence, the store and its command line.
+
+Statistical tests use fixed seeds; each states its false-failure probability (the
+probability that a correct implementation fails it, over the random seed).
+"""
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+
+from simulate import store
+from simulate.config import Sweep, SweepError
+from simulate.depth_sweep import main, run
+from simulate.engine import simulate_chunk
+
+
+def _welch_z(a, b):
+    """Difference of means in standard errors (Welch); |z| > 5 has probability 5.7e-7 under H0."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    diff = a.mean() - b.mean()
+    return diff / se if se > 0 else (0.0 if diff == 0 else np.inf)
+
+
+def _chunk(sweep, config_index=0, width_index=0, threads=2):
+    cfg = sweep.configs()[config_index]
+    return simulate_chunk(sweep, cfg, sweep.width[width_index], 0, sweep.samples, threads=threads)
+
+
+def test_layer_one_is_exactly_gaussian_with_variance_q_star():
+    """q_cond^(1) = q* exactly and N q_tilde^(1) / q* ~ chi^2_N (KS test, reject at
+    p < 1e-6: false-failure probability 1e-6)."""
+    sweep = Sweep(q_star=(2.5,), vprime=(0.7,), width=(40,), depth=3, samples=4000, seed=11)
+    out = _chunk(sweep)
+    assert np.all(out["q_cond"][:, 0] == 2.5)
+    p = stats.kstest(40 * out["q_tilde"][:, 0] / 2.5, stats.chi2(40).cdf).pvalue
+    assert p > 1e-6
+
+
+@pytest.mark.parametrize("activation", ["crelu", "relu_tau", "cst"])
+def test_conditional_mean_of_q_cond_is_the_variance_map(activation):
+    """E[q_cond^(l+1) | layer l] = V(q_cond^(l)) exactly: the mean of the difference is 0
+    within 5 standard errors at each of 4 layers (false-failure probability < 2.3e-6)."""
+    vprime = None if activation == "relu_tau" else (0.8,)
+    sweep = Sweep(activation=(activation,), sparsity=(0.7,), q_star=(1.5,), vprime=vprime, width=(30,), depth=8, samples=6000, seed=3)
+    sol = sweep.configs()[0].solution
+    out = _chunk(sweep)
+    for layer in (1, 3, 5, 7):
+        diff = out["q_cond"][:, layer] - sol.variance_map.V(out["q_cond"][:, layer - 1])
+        assert abs(diff.mean()) < 5 * diff.std(ddof=1) / np.sqrt(diff.size), layer
+
+
+@pytest.mark.parametrize("activation", ["crelu", "relu_tau"])
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_reduced_and_dense_samplers_agree_in_distribution(activation, inputs):
+    """Two-sample KS tests (independent seeds) of q_tilde, q_cond, chi1, back-propagated
+    norms (and rho) at layers 2, 6 and L. Values are rounded to 10 decimals first, so
+    lattice-valued observables (chi1 = sigma_w^2 k / N) compare equal across samplers;
+    KS is then conservative. KS is weak on the heavy-tailed back-propagated norms, so
+    their logs also get a Welch test of the means at 5 sigma. Each test rejects at
+    p < 1e-6 (or |z| > 5: 5.7e-7); with at most 18 tests per case the false-failure
+    probability is below 2e-5 per case."""
+    vprime = None if activation == "relu_tau" else (0.9,)
+    common = dict(activation=(activation,), sparsity=(0.7,), q_star=(1.0,), vprime=vprime, width=(24,), depth=10,
+                  samples=2500, backward=True, inputs=inputs)
+    reduced = _chunk(Sweep(sampler="reduced", seed=1, **common))
+    dense = _chunk(Sweep(sampler="dense", seed=2, **common))
+    names = ["q_tilde", "q_cond", "chi1", "back_norm2"] + (["rho"] if inputs == 2 else [])
+    for name in names:
+        for layer in (1, 5, 9):
+            if name == "q_cond" and layer == 0:
+                continue
+            a, b = np.round(reduced[name][:, layer], 10), np.round(dense[name][:, layer], 10)
+            p = stats.ks_2samp(a, b).pvalue
+            assert p > 1e-6, (name, layer + 1, p)
+            if name == "back_norm2":  # a dead layer zeroes the error: compare P(0), then logs
+                assert abs(_welch_z(a == 0, b == 0)) < 5, (name, layer + 1)
+                assert abs(_welch_z(np.log(a[a > 0]), np.log(b[b > 0]))) < 5, (name, layer + 1)
+
+
+def test_sampler_comparison_has_power():
+    """The comparison above detects a back-propagation whose per-layer gain is 5% off
+    (a 1.05^9 rescaling at layer 1): |z| > 5 on the log norms."""
+    common = dict(activation=("crelu",), sparsity=(0.7,), q_star=(1.0,), vprime=(0.9,), width=(24,), depth=10,
+                  samples=2500, backward=True)
+    dense = _chunk(Sweep(sampler="dense", seed=2, **common))
+    reduced = _chunk(Sweep(sampler="reduced", seed=1, **common))
+    r, d = reduced["back_norm2"][:, 0], dense["back_norm2"][:, 0]
+    logs_r, logs_d = np.log(r[r > 0]), np.log(d[d > 0])
+    assert abs(_welch_z(logs_r, logs_d)) < 5
+    assert abs(_welch_z(logs_r + 9 * np.log(1.05), logs_d)) > 5
+
+
+def test_orthogonal_weights_run_on_the_dense_sampler():
+    sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(16,), depth=5, samples=20, sampler="dense", weights="orthogonal")
+    out = _chunk(sweep)
+    assert np.all(np.isfinite(out["q_tilde"]))
+    with pytest.raises(SweepError, match="orthogonal weights need --sampler dense"):
+        Sweep(weights="orthogonal")
+
+
+def test_results_do_not_depend_on_chunking_or_threads():
+    sweep = Sweep(q_star=(1.0, 2.0), vprime=(0.7,), width=(20, 33), depth=6, samples=23, backward=True, inputs=2)
+    cfg = sweep.configs()[1]
+    whole = simulate_chunk(sweep, cfg, 33, 0, 23, threads=1)
+    parts = [simulate_chunk(sweep, cfg, 33, a, b, threads=2) for a, b in ((0, 7), (7, 8), (8, 23))]
+    for name, values in whole.items():
+        np.testing.assert_array_equal(values, np.concatenate([p[name] for p in parts]))
+
+
+def test_scale_covariance_of_the_simulation():
+    """SPEC.md: with the same seed a q* = 3 network is the q* = 1 network times sqrt(3)."""
+    base = dict(activation=("crelu",), sparsity=(0.85,), vprime=(0.7,), width=(50,), depth=12, samples=40, seed=5, backward=True)
+    one = _chunk(Sweep(q_star=(1.0,), **base))
+    three = _chunk(Sweep(q_star=(3.0,), **base))
+    np.testing.assert_allclose(three["q_tilde"] / 3.0, one["q_tilde"], rtol=1e-10)
+    np.testing.assert_allclose(three["q_cond"] / 3.0, one["q_cond"], rtol=1e-10)
+    np.testing.assert_array_equal(three["sparsity"], one["sparsity"])
+    np.testing.assert_allclose(three["chi1"], one["chi1"], rtol=1e-12)
+    np.testing.assert_allclose(three["back_norm2"], one["back_norm2"], rtol=1e-9)
+
+
+def test_relu_tau_at_the_eoc_diverges_and_is_recorded():
+    """ReLU_tau at the EoC has V'(q*) = 1 < ... V'' > 0: q grows until it overflows. The
+    engine records inf/nan and the layer, and does not crash."""
+    sweep = Sweep(activation=("relu_tau",), sparsity=(0.7,), q_star=(1.0,), vprime=None, width=(16,), depth=3000, samples=6, seed=0)
+    out = _chunk(sweep)
+    layers = out["diverged_layer"]
+    assert np.any(layers > 0)
+    for k, layer in enumerate(layers):
+        if layer:
+            assert np.all(np.isfinite(out["q_cond"][k, : layer - 1]))
+            assert not np.isfinite(out["q_cond"][k, layer - 1])
+            assert not np.any(np.isfinite(out["q_cond"][k, layer - 1 :]) & (out["q_cond"][k, layer - 1 :] < 1e300))
+
+
+def _store_values(path):
+    ds = xr.open_zarr(path, consolidated=False)
+    return {name: ds[name].values for name in ds.data_vars}
+
+
+def test_store_is_identical_whatever_the_chunking_and_workers(tmp_path):
+    """Serial with chunks of 5, serial with chunks of 16, and a 2-worker Dask
+    LocalCluster write the same numbers, bit for bit."""
+    kw = dict(q_star=(1.0, 2.0), vprime=(0.7,), width=(12, 20), depth=5, samples=16, seed=9, backward=True)
+    run(Sweep(chunk=5, **kw), tmp_path / "a.zarr", progress=False)
+    run(Sweep(chunk=16, **kw), tmp_path / "b.zarr", progress=False)
+    run(Sweep(chunk=5, **kw), tmp_path / "c.zarr", progress=False, workers=2)
+    a, b, c = (_store_values(tmp_path / f"{x}.zarr") for x in "abc")
+    for name in a:
+        if name == "completed":
+            continue
+        np.testing.assert_array_equal(a[name], b[name])
+        np.testing.assert_array_equal(a[name], c[name])
+
+
+def test_store_explains_itself(tmp_path):
+    path = run(Sweep(q_star=(1.0, 3.0), vprime=(0.5, 0.7), width=(10,), depth=4, samples=3, inputs=2), tmp_path / "s.zarr", progress=False)
+    ds = xr.open_zarr(path, consolidated=False)
+    assert dict(ds.sizes) == {"config": 4, "width": 1, "sample": 3, "layer": 4, "chunk": 1}
+    for coord in ("activation", "sparsity_target", "q_star", "vprime", "tau", "m", "sigma_w2", "sigma_b2"):
+        assert coord in ds.coords
+    assert list(ds.layer.values) == [1, 2, 3, 4]
+    for name in ("q_tilde", "q_cond", "chi1", "sparsity", "rho"):
+        assert ds[name].dims == ("config", "width", "sample", "layer")
+        assert ds[name].attrs["description"]
+    assert ds.attrs["seed"] == 0 and ds.attrs["sampler"] == "reduced" and "numpy" in ds.attrs["versions"]
+    np.testing.assert_allclose(ds.rho.isel(layer=0).values, 0.5)
+    assert bool(ds.completed.all())
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_store(tmp_path, monkeypatch):
+    import simulate.depth_sweep as ds_mod
+
+    kw = dict(q_star=(1.0,), vprime=(0.7, 0.9), width=(12,), depth=5, samples=12, chunk=4)
+    run(Sweep(**kw), tmp_path / "full.zarr", progress=False)
+
+    real_task, calls = ds_mod._task, []
+
+    def flaky(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_task(*args, **kwargs)
+
+    monkeypatch.setattr(ds_mod, "_task", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(Sweep(**kw), tmp_path / "cut.zarr", progress=False)
+    cut = xr.open_zarr(tmp_path / "cut.zarr", consolidated=False)
+    assert int(cut.completed.sum()) == 3 and np.isnan(cut.q_cond.values).any()
+    monkeypatch.setattr(ds_mod, "_task", real_task)
+    run(Sweep(**kw), tmp_path / "cut.zarr", resume=True, progress=False)
+    full, resumed = _store_values(tmp_path / "full.zarr"), _store_values(tmp_path / "cut.zarr")
+    for name in full:
+        np.testing.assert_array_equal(full[name], resumed[name])
+
+
+def test_existing_store_is_never_lost(tmp_path):
+    path = tmp_path / "keep.zarr"
+    run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, progress=False)
+    before = _store_values(path)
+    with pytest.raises(SweepError, match="exists"):
+        run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, progress=False)
+    with pytest.raises(SweepError, match="different sweep"):
+        run(Sweep(q_star=(2.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, resume=True, progress=False)
+    after = _store_values(path)
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--vprime", "1.5"], "not reachable"),
+        (["--width", "0"], "--width must be integers >= 2"),
+        (["--sparsity", "1.2"], r"sparsity s must lie in \(0, 1\)"),
+        (["--qstar", "-1"], "q\\* must be positive"),
+        (["--activation", "gelu"], "unknown activation"),
+        (["--inputs", "2", "--rho0", "1.0"], r"--rho0 must lie in \(-1, 1\)"),
+        (["--backend", "gpu"], "not available yet"),
+    ],
+)
+def test_cli_bad_input_fails_before_any_work(tmp_path, capsys, argv, message):
+    out = tmp_path / "never.zarr"
+    assert main([*argv, "--out", str(out), "--quiet"]) == 2
+    assert not out.exists()
+    assert __import__("re").search(message, capsys.readouterr().err)
+
+
+def test_cli_with_toml_config_and_summary(tmp_path, capsys):
+    config = tmp_path / "sweep.toml"
+    config.write_text('activation = ["crelu"]\nsparsity = [0.8]\nqstar = [1, 2]\nvprime = [0.7]\nwidth = [16]\ndepth = 6\nsamples = 30\n')
+    out = tmp_path / "cli.zarr"
+    assert main(["--config", str(config), "--out", str(out), "--samples", "20"]) == 0
+    ds = xr.open_zarr(out, consolidated=False)
+    assert ds.sizes["sample"] == 20 and list(ds.q_star.values) == [1.0, 2.0]
+    text = capsys.readouterr().out
+    assert "N(E q_cond - q*)" in text and "q~{1} recursion" in text
+
+
+def test_pending_lists_only_unfinished_chunks(tmp_path):
+    sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=10, chunk=3)
+    path = run(sweep, tmp_path / "p.zarr", progress=False)
+    assert store.pending(path).size == 0
