@@ -56,6 +56,7 @@ class Sweep:
     sampler: str = "reduced"
     weights: str = "gaussian"
     backward: bool = False
+    keep: int | None = None
     chunk: int = 500
 
     def __post_init__(self):
@@ -81,6 +82,7 @@ class Sweep:
         need(int(self.depth) == self.depth and self.depth >= 2, f"--depth must be an integer >= 2, got {self.depth}")
         need(self.samples >= 1, f"--samples must be >= 1, got {self.samples}")
         need(self.chunk >= 1, f"chunk must be >= 1, got {self.chunk}")
+        need(self.keep is None or self.keep >= 0, f"--keep must be >= 0, got {self.keep}")
         need(self.inputs in (1, 2), f"--inputs must be 1 or 2, got {self.inputs}")
         need(-1.0 < self.rho0 < 1.0, f"--rho0 must lie in (-1, 1), got {self.rho0}")
         need(self.sampler in SAMPLERS, f"--sampler must be one of {SAMPLERS}")
@@ -113,6 +115,11 @@ class Sweep:
                     raise SweepError(f"configuration {act}, s={s}, q*={q}: {err}") from None
                 out.append(NetworkConfig(act, float(s), float(q), vprime, m, sol))
         return out
+
+    @property
+    def raw_samples(self) -> int:
+        """Networks whose per-layer values are stored (all, or the first ``keep``)."""
+        return self.samples if self.keep is None else min(self.keep, self.samples)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

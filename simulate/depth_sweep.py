@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", choices=("gaussian", "orthogonal"), help="weight law (orthogonal: dense sampler)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="auto (GPU if present, else CPU), cpu or gpu")
     p.add_argument("--backward", action="store_true", default=None, help="also back-propagate a random unit error vector")
+    p.add_argument("--keep", type=int, help="store only the first K networks raw, plus streaming moments of all")
     p.add_argument("--chunk", type=int, help=f"networks per stored chunk and task (default {d.chunk})")
     p.add_argument("--out", type=Path, default=None, help=f"output store (default {DEFAULT_OUT})")
     p.add_argument("--resume", action="store_true", help="complete an interrupted store written by the same options")
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 _FIELDS = {
     "activation": "activation", "sparsity": "sparsity", "qstar": "q_star", "vprime": "vprime", "m": "m",
     "width": "width", "depth": "depth", "samples": "samples", "inputs": "inputs", "rho0": "rho0", "seed": "seed",
-    "sampler": "sampler", "weights": "weights", "backward": "backward", "chunk": "chunk",
+    "sampler": "sampler", "weights": "weights", "backward": "backward", "keep": "keep", "chunk": "chunk",
 }
 
 

@@ -5,6 +5,12 @@ for every sweep axis and solved parameter; attrs with definitions, units, the se
 sampler, the backend, package versions and the command line. Data are chunked
 ``(1, 1, chunk, L)`` so any number of networks streams to disk in bounded memory.
 
+With ``keep = K`` (``--keep K``) only the first ``K`` networks are stored raw; every
+chunk also stores its streaming summary ``<name>_moments`` (count, mean, central
+moment sums to 4th order over finite values; :mod:`simulate.moments`) per layer, for
+every variable and for ``log_prod_chi1`` (``log prod_{k<=l} chi1^(k)``; dead networks,
+with a ``chi1 = 0``, are left out of it and so counted by its ``count``).
+
 Each chunk is written whole and then flagged in ``completed`` (one zarr chunk per
 flag, so concurrent workers never share a chunk). A store interrupted at any point
 opens, with unwritten chunks read as NaN, and ``resume`` recomputes exactly the
@@ -26,6 +32,7 @@ import zarr
 
 from simulate.config import NetworkConfig, Sweep, SweepError
 from simulate.engine import variables
+from simulate.moments import MOMENTS, chunk_moments
 
 DEFINITIONS = {
     "q_tilde": ("(1/N_l) sum_i (h_i^(l))^2: empirical second moment of layer l's pre-activations", "variance (input units^2)"),
@@ -38,7 +45,15 @@ DEFINITIONS = {
     "rho": ("G_01/sqrt(G_00 G_11) of layer l's conditional covariance of the two inputs", "1"),
     "back_norm2": ("|delta^(l)|^2, error back-propagated through the same weights from a random unit vector at layer L", "1"),
     "diverged_layer": ("first layer whose q_cond is not finite (0: the network did not diverge)", "layer"),
+    "log_prod_chi1": ("log prod_{k<=l} chi1^(k) (finite only while every chi1 > 0)", "1"),
 }
+
+
+def log_prod_chi1(chi1: np.ndarray) -> np.ndarray:
+    """``log prod_{k<=l} chi1^(k)`` along the last axis; ``nan`` from the first dead layer."""
+    with np.errstate(divide="ignore"):
+        logs = np.where(chi1 > 0, np.log(np.where(chi1 > 0, chi1, 1.0)), np.nan)
+    return np.cumsum(logs, axis=-1)
 
 
 def _versions() -> dict:
@@ -57,8 +72,9 @@ def n_chunks(sweep: Sweep) -> int:
 
 def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str) -> None:
     """Write the store's metadata, coordinates and (all-false) completion flags."""
-    shape = (len(configs), len(sweep.width), sweep.samples, sweep.depth)
-    chunks = (1, 1, sweep.chunk, sweep.depth)
+    shape = (len(configs), len(sweep.width), sweep.raw_samples, sweep.depth)
+    chunks = (1, 1, max(1, min(sweep.chunk, sweep.raw_samples)), sweep.depth)
+    n_chunk = n_chunks(sweep)
     sols = [c.solution for c in configs]
     data = {}
     for name in variables(sweep):
@@ -74,15 +90,24 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
         da.zeros(shape[:3], dtype=np.int32, chunks=chunks[:3]),
         {"description": desc, "units": units},
     )
+    if sweep.keep is not None:
+        mshape = (len(configs), len(sweep.width), n_chunk, sweep.depth, len(MOMENTS))
+        for name in (*variables(sweep), "log_prod_chi1"):
+            desc, units = DEFINITIONS[name]
+            data[f"{name}_moments"] = (
+                ("config", "width", "chunk", "layer", "moment"),
+                da.zeros(mshape, chunks=(1, 1, 1, sweep.depth, len(MOMENTS))),
+                {"description": f"per-chunk streaming summary of {name}: {desc}", "units": units},
+            )
     data["completed"] = (
         ("config", "width", "chunk"),
-        np.zeros((len(configs), len(sweep.width), n_chunks(sweep)), dtype=bool),
+        np.zeros((len(configs), len(sweep.width), n_chunk), dtype=bool),
         {"description": "chunk of samples written in full (resume recomputes the others)"},
     )
     coords = {
         "config": np.arange(len(configs)),
         "width": ("width", np.array(sweep.width, dtype=np.int64), {"description": "N_l, equal for every layer"}),
-        "sample": ("sample", np.arange(sweep.samples), {"description": "network index; its random stream is keyed by (seed, width, sample)"}),
+        "sample": ("sample", np.arange(sweep.raw_samples), {"description": "network index; its random stream is keyed by (seed, width, sample)"}),
         "layer": ("layer", np.arange(1, sweep.depth + 1), {"description": "layer l = 1..L"}),
         "activation": ("config", np.array([c.activation for c in configs], dtype=object)),
         "q_star": ("config", np.array([c.q_star for c in configs]), {"description": "fixed-point variance q*"}),
@@ -99,6 +124,8 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
     ]:
         attr = "sparsity" if name == "sparsity_target" else name
         coords[name] = ("config", np.array([float(getattr(s, attr)) for s in sols]), {"description": desc})
+    if sweep.keep is not None:
+        coords["moment"] = ("moment", np.array(MOMENTS, dtype=object), {"description": "count, mean, sums of (x - mean)^k"})
     ds = xr.Dataset(data, coords=coords)
     ds.attrs = {
         "title": "Finite-width Monte Carlo of EoC-initialised networks (depth sweep)",
@@ -108,6 +135,8 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
         "backend": backend,
         "weights": sweep.weights,
         "inputs": sweep.inputs,
+        "samples": sweep.samples,
+        "raw_samples": sweep.raw_samples,
         "rho0": sweep.rho0 if sweep.inputs == 2 else "n/a",
         "observables_refer_to": "input 0 of each network",
         "versions": json.dumps(_versions()),
@@ -146,7 +175,13 @@ def write_chunk(path: Path, sweep: Sweep, ci: int, wi: int, chunk: int, result: 
     """Write one chunk's arrays, then flag it completed."""
     group = zarr.open_group(path, mode="r+")
     start = chunk * sweep.chunk
-    stop = min(start + sweep.chunk, sweep.samples)
-    for name, values in result.items():
-        group[name][ci, wi, start:stop] = values
+    stop = min(start + sweep.chunk, sweep.raw_samples)
+    if stop > start:
+        for name, values in result.items():
+            group[name][ci, wi, start:stop] = values[: stop - start]
+    if sweep.keep is not None:
+        summaries = {name: result[name] for name in variables(sweep)}
+        summaries["log_prod_chi1"] = log_prod_chi1(result["chi1"])
+        for name, values in summaries.items():
+            group[f"{name}_moments"][ci, wi, chunk] = chunk_moments(values, axis=0)
     group["completed"][ci, wi, chunk] = True

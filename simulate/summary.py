@@ -5,7 +5,8 @@ error, the recursion's ``q~{1}^(l)`` (same units: the expansion ``q~ = q + q~{1}
 the Theorem 2.1 bound, and the mean of ``log prod_{k<=l} chi1^(k)`` (derived here from
 the stored ``chi1``) over the networks still alive at ``l``; ``dead`` counts those with
 a layer ``k <= l`` of no active unit (``chi1 = 0``: no gradient flows back), and
-``diverged`` those whose variance overflowed.
+``diverged`` those whose variance overflowed by then. Works on full and ``--keep``
+stores alike (:func:`layer_statistics`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,22 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from simulate.moments import chunk_moments, describe, reduce
+from simulate.store import log_prod_chi1
 from theory import nlo_recursion, solve_eoc
+
+
+def layer_statistics(ds: xr.Dataset, name: str, ci: int, wi: int) -> dict[str, np.ndarray]:
+    """Count, mean, sem, ... per layer of ``name`` (or ``log_prod_chi1``) over all networks
+    of (config ``ci``, width ``wi``): from the stored moments of a ``--keep`` store, else
+    from the raw values."""
+    if f"{name}_moments" in ds:
+        return describe(reduce(ds[f"{name}_moments"].isel(config=ci, width=wi).values, axis=0))
+    if name == "log_prod_chi1":
+        values = log_prod_chi1(ds["chi1"].isel(config=ci, width=wi).values)
+    else:
+        values = ds[name].isel(config=ci, width=wi).values
+    return describe(chunk_moments(values, axis=0))
 
 
 def summary_layers(depth: int) -> list[int]:
@@ -23,10 +39,8 @@ def summary_layers(depth: int) -> list[int]:
 def summarise(ds: xr.Dataset) -> str:
     """A plain-text table per configuration."""
     layers = summary_layers(ds.sizes["layer"])
-    q_cond = ds["q_cond"].sel(layer=layers)
-    chi1 = ds["chi1"]
-    log_chi = np.log(chi1.where(chi1 > 0)).cumsum("layer", skipna=False).sel(layer=layers)
-    n = ds.sizes["sample"]
+    idx = [layer - 1 for layer in layers]
+    n = int(ds.attrs.get("samples", ds.sizes["sample"]))
     lines = []
     for ci in range(ds.sizes["config"]):
         c = ds.isel(config=ci)
@@ -39,17 +53,13 @@ def summarise(ds: xr.Dataset) -> str:
         )
         lines.append(f"  {'layer':>5} {'N':>6} {'N(E q_cond - q*) +- se':>26} {'q~{1} recursion':>16} {'<log prod chi1>':>16} {'dead':>5} {'diverged':>9}")
         for wi, width in enumerate(ds.width.values):
-            qc = q_cond.isel(config=ci, width=wi).values
-            lc = log_chi.isel(config=ci, width=wi).values
-            div = int((ds["diverged_layer"].isel(config=ci, width=wi).values > 0).sum())
-            dead = np.isnan(lc).sum(axis=0)
-            for li, layer in enumerate(layers):
-                column = qc[:, li]
-                finite = column[np.isfinite(column)]
-                mean = width * (finite.mean() - q_star) if finite.size else np.nan
-                se = width * finite.std(ddof=1) / np.sqrt(finite.size) if finite.size > 1 else np.nan
+            qc = layer_statistics(ds, "q_cond", ci, wi)
+            lc = layer_statistics(ds, "log_prod_chi1", ci, wi)
+            for i, layer in zip(idx, layers):
+                diverged = n - qc["count"][i]
+                dead = n - lc["count"][i] - diverged
                 lines.append(
-                    f"  {layer:>5} {width:>6} {mean:>14.4g} +- {se:<9.3g} {q1[layer - 1]:>16.4g} "
-                    f"{np.nanmean(lc[:, li]) if dead[li] < n else np.nan:>16.4g} {dead[li]:>5} {div:>9}"
+                    f"  {layer:>5} {width:>6} {width * (qc['mean'][i] - q_star):>14.4g} +- {width * qc['sem'][i]:<9.3g} "
+                    f"{q1[layer - 1]:>16.4g} {lc['mean'][i]:>16.4g} {dead:>5.0f} {diverged:>9.0f}"
                 )
     return "\n".join(lines)
