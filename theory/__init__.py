@@ -8,7 +8,7 @@ Command line: ``python -m theory eoc ...`` and ``python -m theory table``.
 
 from theory.activations import FAMILIES, Activation, get_activation, get_family
 from theory.eoc import EoCError, EoCSolution, nlo_bound, reachable_vprime, solve_eoc
-from theory.finite_width import jacobian_moments, nlo_recursion, q1_fixed_point, r_fixed_point
+from theory.finite_width import jacobian_moments, log_chi1_drift, nlo_recursion, q1_fixed_point, r_fixed_point
 from theory.maps import FixedPoint, VarianceMap
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "get_activation",
     "get_family",
     "jacobian_moments",
+    "log_chi1_drift",
     "nlo_bound",
     "nlo_recursion",
     "q1_fixed_point",

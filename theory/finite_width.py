@@ -83,3 +83,32 @@ def jacobian_moments(sol: EoCSolution, depth: int) -> dict[str, float]:
     m1 = chi1**depth
     m2 = chi1 ** (2 * depth) * depth * (sol.mu2 / sol.mu1**2 + 1.0 / depth - 1.0 - s1)
     return {"m1": m1, "m2": m2, "sigma_JJT": m2 - m1**2}
+
+
+def log_chi1_drift(vmap: VarianceMap, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``E log chi1^(l) = lead^(l) + coef^(l) / N + O(N^-2)`` along a trajectory ``q^(1..L)``.
+
+    Derivation (equal widths ``N``). Given ``q_cond^(l)``, the measured
+    ``chi1^(l) = sigma_w^2 / N sum_i phi'(h_i)^2`` is a mean of ``N`` i.i.d. terms with
+    mean ``chi_1(q_cond)`` and variance ``sigma_w^4 (<phi'^4> - <phi'^2>^2)``, so
+    ``E[log chi1 | q_cond] = log chi_1(q_cond) - sigma_w^4 (<phi'^4> - <phi'^2>^2) / (2 N chi_1^2)``.
+    With ``q_cond^(l) = q^(l) + delta``, ``E delta = q~{1}/N``, ``Var delta = r/N``
+    (:func:`nlo_recursion`), a second-order expansion of ``log chi_1`` gives
+
+        lead = log chi_1(q)
+        coef = (chi_1'/chi_1) q~{1} + (1/2) (chi_1''/chi_1 - (chi_1'/chi_1)^2) r
+               - sigma_w^4 (<phi'^4> - <phi'^2>^2) / (2 chi_1^2),
+
+    all at ``q^(l)``. Summed over layers this is the drift of ``E log prod chi1``, of
+    order ``L / N`` at the fixed point (where ``lead = 0``): the prediction behind the
+    "training stability" of arXiv Definition 2.1 at finite width.
+    """
+    q = np.asarray(q, float)
+    r, q1 = nlo_recursion(vmap, q)
+    act = vmap.activation
+    chi1 = vmap.chi1(q)
+    d1 = vmap.dchi1(q) / chi1
+    d2 = vmap.sigma_w2 * act.expect("dphi2", q, dq=2) / chi1
+    spread = vmap.sigma_w2**2 * (act.expect("dphi4", q) - act.expect("dphi2", q) ** 2)
+    coef = d1 * q1 + 0.5 * (d2 - d1**2) * r - spread / (2 * chi1**2)
+    return np.log(chi1), coef

@@ -1,0 +1,151 @@
+"""Estimators with honest uncertainties, computed lazily from a depth-sweep store.
+
+Every estimator works per (config, width, layer) from the raw samples (Dask reductions
+over ``sample``) or, for ``--keep`` stores, from the merged streaming moments, so a
+store of any size is read in bounded memory.
+
+* :func:`moments`: count, mean, variance, standard error, skewness, kurtosis;
+* :func:`nlo_coefficient`: ``N (E q_cond - q^(l))`` and its standard error;
+* :func:`stationary_nlo`: the same averaged per network over the layers where the
+  recursion has converged (far more precise: fluctuations decorrelate over layers);
+* :func:`scaled_variance`: ``N Var(x)`` with the standard error of a sample variance,
+  ``se^2 = (m4 - (n-3)/(n-1) s^4) / n``;
+* :func:`extrapolate`: a weighted least-squares fit ``y(N) = a + b / N`` across widths
+  (the next order of the expansion), returning ``a`` (the infinite-width limit), its
+  standard error, and the fit's chi-square per degree of freedom (the residual);
+* :func:`log_prod_chi1`, :func:`percentiles`, :func:`divergence_curve`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from simulate.moments import MOMENTS, describe, reduce
+
+STATS = ("count", "mean", "var", "sem", "skewness", "kurtosis")
+
+
+def log_prod_chi1(ds: xr.Dataset) -> xr.DataArray:
+    """``log prod_{k<=l} chi1^(k)`` per network (lazy); NaN from a layer with ``chi1 = 0``."""
+    chi1 = ds["chi1"]
+    return np.log(chi1.where(chi1 > 0)).cumsum("layer", skipna=False)
+
+
+def _raw_moments(values: xr.DataArray) -> xr.DataArray:
+    """Per (config, width, layer) moments of the finite values over ``sample`` (lazy)."""
+    finite = np.isfinite(values)
+    x = values.where(finite)
+    n = finite.sum("sample")
+    mean = x.mean("sample")
+    dev = x - mean
+    parts = [n.astype(float), mean] + [(dev**k).sum("sample") for k in (2, 3, 4)]
+    return xr.concat(parts, dim=xr.DataArray(list(MOMENTS), dims="moment", name="moment"))
+
+
+def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
+    """Statistics of variable ``name`` (or ``log_prod_chi1``) per (config, width, layer)."""
+    if f"{name}_moments" in ds:
+        summary = ds[f"{name}_moments"].transpose(..., "chunk", "moment")
+        merged = xr.apply_ufunc(
+            lambda a: reduce(a, axis=-2),
+            summary,
+            input_core_dims=[["chunk", "moment"]],
+            output_core_dims=[["moment"]],
+            dask="parallelized",
+            output_dtypes=[float],
+        )
+    else:
+        values = log_prod_chi1(ds) if name == "log_prod_chi1" else ds[name]
+        merged = _raw_moments(values).transpose(..., "moment")
+    merged = merged.compute()
+    stats = describe(merged.values)
+    dims = merged.dims[:-1]
+    return xr.Dataset({k: (dims, stats[k]) for k in STATS}, coords={d: merged[d] for d in dims if d in merged.coords})
+
+
+def nlo_coefficient(ds: xr.Dataset) -> xr.Dataset:
+    """``N (E q_cond^(l) - q^(l))`` and its standard error (``ds`` from ``open_sweep``)."""
+    m = moments(ds, "q_cond")
+    width = ds.width.astype(float)
+    return xr.Dataset({"value": width * (m["mean"] - ds.q_theory), "se": width * m["sem"], "count": m["count"]})
+
+
+def stationary_start(q1_theory: np.ndarray, tolerance: float = 0.05) -> int:
+    """First layer (1-based, at least 3) from which ``q~{1}`` stays within ``tolerance``
+    of its value at the last layer."""
+    q1 = np.asarray(q1_theory, float)
+    far = np.abs(q1 - q1[-1]) > tolerance * abs(q1[-1])
+    return max(3, int(np.flatnonzero(far)[-1]) + 2 if far.any() else 1)
+
+
+def stationary_nlo(ds: xr.Dataset, ci: int) -> xr.Dataset:
+    """``N (E qbar - qbar_theory)`` per width for configuration ``ci``, where ``qbar`` is
+    each network's ``q_cond`` averaged over the stationary layers (raw stores only);
+    ``prediction`` is the recursion's ``q~{1}`` averaged over the same layers."""
+    sub = ds.isel(config=ci)
+    start = stationary_start(sub.q1_theory.values)
+    layers = slice(start, None)
+    per_network = sub.q_cond.sel(layer=layers).mean("layer")
+    raw = _raw_moments(per_network).transpose("width", "moment").compute().values
+    m = describe(raw)
+    width = ds.width.values.astype(float)
+    q_bar = float(sub.q_theory.sel(layer=layers).mean())
+    return xr.Dataset(
+        {"value": ("width", width * (m["mean"] - q_bar)), "se": ("width", width * m["sem"])},
+        coords={"width": ds.width.values},
+        attrs={"start_layer": start, "prediction": float(sub.q1_theory.sel(layer=layers).mean())},
+    )
+
+
+def scaled_variance(ds: xr.Dataset, name: str) -> xr.Dataset:
+    """``N Var(name)`` with its standard error (the sample variance's, from the 4th moment)."""
+    m = moments(ds, name)
+    n, s2 = m["count"], m["var"]
+    m4 = (m["kurtosis"] + 3.0) * (s2 * (n - 1) / n) ** 2
+    se_var = np.sqrt(np.maximum(m4 - (n - 3) / (n - 1) * s2**2, 0.0) / n)
+    width = ds.width.astype(float)
+    return xr.Dataset({"value": width * s2, "se": width * se_var, "count": n})
+
+
+def extrapolate(estimate: xr.Dataset, dim: str = "width") -> xr.Dataset:
+    """Weighted least squares ``y = a + b / N`` over ``dim``: ``a`` (infinite width), its
+    standard error, ``b``, and the chi-square per degree of freedom of the fit (NaN with
+    two widths: then the fit is exact and the residual cannot be judged)."""
+    y = estimate["value"].transpose(..., dim).values
+    se = estimate["se"].transpose(..., dim).values
+    x = 1.0 / estimate[dim].values.astype(float)
+    design = np.stack([np.ones_like(x), x], axis=1)
+    shape = y.shape[:-1]
+    a, a_se, b, chi2 = (np.full(shape, np.nan) for _ in range(4))
+    for idx in np.ndindex(shape):
+        ok = np.isfinite(y[idx]) & np.isfinite(se[idx]) & (se[idx] > 0)
+        if ok.sum() < 2:
+            continue
+        w = 1.0 / se[idx][ok] ** 2
+        dm = design[ok]
+        cov = np.linalg.inv(dm.T @ (dm * w[:, None]))
+        coef = cov @ (dm.T @ (w * y[idx][ok]))
+        a[idx], b[idx] = coef
+        a_se[idx] = np.sqrt(cov[0, 0])
+        dof = ok.sum() - 2
+        resid = y[idx][ok] - dm @ coef
+        chi2[idx] = np.sum(w * resid**2) / dof if dof > 0 else np.nan
+    dims = [d for d in estimate["value"].transpose(..., dim).dims[:-1]]
+    coords = {d: estimate[d] for d in dims if d in estimate.coords}
+    return xr.Dataset(
+        {"value": (dims, a), "se": (dims, a_se), "slope": (dims, b), "chi2_dof": (dims, chi2)}, coords=coords
+    )
+
+
+def percentiles(values: xr.DataArray, q=(5, 25, 50, 75, 95)) -> xr.DataArray:
+    """Percentiles over ``sample`` of the raw values (NaN ignored)."""
+    return values.chunk({"sample": -1}).quantile(np.asarray(q) / 100.0, dim="sample", skipna=True).compute()
+
+
+def divergence_curve(ds: xr.Dataset, factor: float = 10.0) -> xr.DataArray:
+    """Fraction of networks whose ``q_cond`` left ``[q*/factor, factor q*]`` (or overflowed)
+    at some layer ``<= l``: the empirical escape probability against depth."""
+    q_cond = ds["q_cond"]
+    escaped = ~((q_cond <= factor * ds.q_star) & (q_cond >= ds.q_star / factor))
+    return (escaped.cumsum("layer") > 0).mean("sample").compute()

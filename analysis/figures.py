@@ -1,0 +1,149 @@
+"""Validation figures: simulation against theory (matplotlib, PNG).
+
+Each function takes the dataset of :func:`analysis.sweep.open_sweep` and returns a
+Figure with one panel per configuration (at most ``max_panels``).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from analysis.estimators import divergence_curve, log_prod_chi1, moments, nlo_coefficient, percentiles, scaled_variance
+
+
+def _label(ds, ci) -> str:
+    c = ds.isel(config=ci)
+    m = float(c.m)
+    clip = f", m={m:.3g}" if np.isfinite(m) else ""
+    return f"{c.activation.values} s={float(c.sparsity_target):g} $q^*$={float(c.q_star):g} $V'$={float(c.vprime):.2f}{clip}"
+
+
+def _grid(n, max_panels=9, size=(4.2, 3.2)):
+    n = min(n, max_panels)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, constrained_layout=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat[:n]
+
+
+def nlo_vs_layer(ds, max_panels=9):
+    """``N (E q_cond - q^(l))`` against layer per width, with the recursion and the bound."""
+    est = nlo_coefficient(ds)
+    fig, axes = _grid(ds.sizes["config"], max_panels)
+    layer = ds.layer.values
+    for ci, ax in enumerate(axes):
+        for wi, width in enumerate(ds.width.values):
+            v = est.value.isel(config=ci, width=wi).values
+            s = est.se.isel(config=ci, width=wi).values
+            ax.plot(layer, v, lw=1, label=f"N={width}")
+            ax.fill_between(layer, v - s, v + s, alpha=0.2)
+        ax.plot(layer, ds.q1_theory.isel(config=ci), "k-", lw=1.6, label=r"$\tilde q^{\{1\}}$ recursion")
+        bound = float(ds.bound[ci])
+        if np.isfinite(bound):
+            ax.axhline(bound, color="k", ls="--", lw=1, label="Thm 2.1 bound")
+            ax.axhline(-bound, color="k", ls="--", lw=1)
+        ax.set_title(_label(ds, ci), fontsize=9)
+        ax.set_xlabel("layer $l$")
+        ax.set_ylabel(r"$N\,(\mathrm{E}\,q_{cond} - q^{(l)})$")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Next-to-leading-order variance correction: simulation (bands: 1 s.e.) vs recursion")
+    return fig
+
+
+def variance_vs_r(ds, max_panels=9):
+    """``N Var(q_cond)`` against layer per width, with ``r^(l)``."""
+    est = scaled_variance(ds, "q_cond")
+    fig, axes = _grid(ds.sizes["config"], max_panels)
+    layer = ds.layer.values
+    for ci, ax in enumerate(axes):
+        for wi, width in enumerate(ds.width.values):
+            v = est.value.isel(config=ci, width=wi).values
+            s = est.se.isel(config=ci, width=wi).values
+            ax.plot(layer, v, lw=1, label=f"N={width}")
+            ax.fill_between(layer, v - s, v + s, alpha=0.2)
+        ax.plot(layer, ds.r_theory.isel(config=ci), "k-", lw=1.6, label="$r^{(l)}$ recursion")
+        ax.set_title(_label(ds, ci), fontsize=9)
+        ax.set_xlabel("layer $l$")
+        ax.set_ylabel(r"$N\,\mathrm{Var}(q_{cond})$")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Fluctuations of the layer variance: simulation vs the $r$ recursion")
+    return fig
+
+
+def q_cond_histograms(ds, layer=None):
+    """Histograms of ``q_cond / q*`` at layer ``L`` (largest width), one panel per (s, V')."""
+    layer = layer or int(ds.layer[-1])
+    wi = int(np.argmax(ds.width.values))
+    groups = {}
+    for ci in range(ds.sizes["config"]):
+        key = (str(ds.activation[ci].values), float(ds.sparsity_target[ci]), round(float(ds.vprime[ci]), 6))
+        groups.setdefault(key, []).append(ci)
+    fig, axes = _grid(len(groups))
+    for ax, (key, members) in zip(axes, groups.items()):
+        for ci in members:
+            x = (ds.q_cond.isel(config=ci, width=wi).sel(layer=layer) / ds.q_star[ci]).values
+            x = x[np.isfinite(x)]
+            ax.hist(x, bins=60, histtype="step", density=True, label=f"$q^*$={float(ds.q_star[ci]):g}")
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_title(f"{key[0]} s={key[1]:g} $V'$={key[2]:.2f}, N={int(ds.width[wi])}, l={layer}", fontsize=9)
+        ax.set_xlabel(r"$q_{cond}/q^*$")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7)
+    fig.suptitle(r"Distribution of $q_{cond}/q^*$ (identical across $q^*$ by scale covariance)")
+    return fig
+
+
+def log_chi1_percentiles(ds, max_panels=9):
+    """Percentiles of ``log prod chi1`` over depth (largest width) and the predicted mean."""
+    wi = int(np.argmax(ds.width.values))
+    width = float(ds.width[wi])
+    fig, axes = _grid(ds.sizes["config"], max_panels)
+    layer = ds.layer.values
+    for ci, ax in enumerate(axes):
+        sub = ds.isel(config=[ci], width=[wi])
+        if "chi1" in sub:
+            pct = percentiles(log_prod_chi1(sub)).isel(config=0, width=0)
+            for qi, (lo, hi) in enumerate([(0, 4), (1, 3)]):
+                ax.fill_between(layer, pct.isel(quantile=lo), pct.isel(quantile=hi), alpha=0.2 + 0.2 * qi, color="C0",
+                                label=["5-95%", "25-75%"][qi])
+            ax.plot(layer, pct.isel(quantile=2), color="C0", lw=1, label="median")
+        mean = moments(sub, "log_prod_chi1")["mean"].isel(config=0, width=0)
+        ax.plot(layer, mean, color="C1", lw=1, label="mean (alive)")
+        pred = np.cumsum(ds.log_chi1_lead.isel(config=ci) + ds.log_chi1_coef.isel(config=ci) / width)
+        ax.plot(layer, pred, "k--", lw=1.2, label="predicted mean")
+        ax.set_title(_label(ds, ci) + f", N={int(width)}", fontsize=9)
+        ax.set_xlabel("layer $l$")
+        ax.set_ylabel(r"$\log\prod_{k\leq l}\chi_1^{(k)}$")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(r"Growth of back-propagated errors: $\log\prod\chi_1$ against depth")
+    return fig
+
+
+def divergence_curves(ds, factor=10.0):
+    """Fraction of networks whose ``q_cond`` left ``[q*/10, 10 q*]`` by layer ``l``."""
+    wi = int(np.argmax(ds.width.values))
+    curve = divergence_curve(ds.isel(width=[wi]), factor).isel(width=0)
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for ci in range(ds.sizes["config"]):
+        ax.plot(ds.layer, curve.isel(config=ci), label=_label(ds, ci))
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel("fraction escaped")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Escape of $q_{{cond}}$ from $[q^*/{factor:g}, {factor:g}q^*]$, N={int(ds.width[wi])}")
+    ax.legend(fontsize=6)
+    return fig
+
+
+VALIDATION_FIGURES = {
+    "nlo_vs_layer": nlo_vs_layer,
+    "variance_vs_r": variance_vs_r,
+    "q_cond_histograms": q_cond_histograms,
+    "log_chi1_percentiles": log_chi1_percentiles,
+    "divergence_curves": divergence_curves,
+}

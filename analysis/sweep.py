@@ -1,0 +1,64 @@
+"""Open a depth-sweep store lazily, with the theory attached on the same coordinates.
+
+``open_sweep(path)`` returns the store as a Dask-backed ``xarray.Dataset`` (nothing is
+read until asked for) with, per configuration and layer:
+
+* ``q_theory``: ``q^(l)`` from the variance map, started at ``q*`` (eq. 3);
+* ``q1_theory``, ``r_theory``: the recursions for ``q~{1}^(l)``, ``r^(l)`` (eqs. 12-13);
+* ``log_chi1_lead``, ``log_chi1_coef``: ``E log chi1^(l) = lead + coef / N``
+  (:func:`theory.log_chi1_drift`);
+
+per configuration, width and layer the predicted means ``q_cond_pred = q + q~{1}/N``,
+``var_q_cond_pred = r/N`` and ``var_q_tilde_pred = (r + 2 q^2)/N``; and, for raw
+stores, ``chi1_at_q_cond``: ``chi_1(q_cond)`` at every measured ``q_cond`` (lazy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from theory import log_chi1_drift, nlo_recursion, solve_eoc
+
+
+def solution_of(ds: xr.Dataset, ci: int):
+    """The EoC solution of configuration ``ci`` (re-solved from the stored ``m``)."""
+    c = ds.isel(config=ci)
+    m = float(c.m)
+    return solve_eoc(str(c.activation.values), float(c.sparsity_target), float(c.q_star), m=m if np.isfinite(m) else None)
+
+
+def open_sweep(path: str | Path) -> xr.Dataset:
+    ds = xr.open_zarr(path, consolidated=False)
+    depth = ds.sizes["layer"]
+    names = ("q_theory", "q1_theory", "r_theory", "log_chi1_lead", "log_chi1_coef")
+    theory = {name: np.empty((ds.sizes["config"], depth)) for name in names}
+    for ci in range(ds.sizes["config"]):
+        vmap = solution_of(ds, ci).variance_map
+        q = vmap.trajectory(float(ds.q_star[ci]), depth)
+        r, q1 = nlo_recursion(vmap, q)
+        lead, coef = log_chi1_drift(vmap, q)
+        for name, values in zip(names, (q, q1, r, lead, coef)):
+            theory[name][ci] = values
+    descriptions = {
+        "q_theory": "q^(l): infinite-width variance from V, started at q*",
+        "q1_theory": "q~{1}^(l): next-to-leading-order coefficient (recursion, arXiv eq. 13)",
+        "r_theory": "r^(l): limit of N Var(q_cond^(l)) (recursion, arXiv eq. 12)",
+        "log_chi1_lead": "log chi_1(q^(l)): leading order of E log chi1^(l)",
+        "log_chi1_coef": "coefficient of 1/N in E log chi1^(l) (theory.log_chi1_drift)",
+    }
+    for name, values in theory.items():
+        ds[name] = (("config", "layer"), values, {"description": descriptions[name]})
+    inv_n = 1.0 / ds.width.astype(float)
+    ds["q_cond_pred"] = (ds.q_theory + ds.q1_theory * inv_n).assign_attrs(description="q^(l) + q~{1}^(l)/N")
+    ds["var_q_cond_pred"] = (ds.r_theory * inv_n).assign_attrs(description="r^(l)/N")
+    ds["var_q_tilde_pred"] = ((ds.r_theory + 2 * ds.q_theory**2) * inv_n).assign_attrs(description="(r^(l) + 2 q^(l)^2)/N")
+    if "q_cond" in ds:
+        chi1 = [
+            xr.apply_ufunc(solution_of(ds, ci).variance_map.chi1, ds.q_cond.isel(config=ci), dask="parallelized", output_dtypes=[float])
+            for ci in range(ds.sizes["config"])
+        ]
+        ds["chi1_at_q_cond"] = xr.concat(chi1, dim="config", coords="minimal", compat="override").assign_attrs(description="chi_1(q_cond^(l)) at the measured q_cond")
+    return ds

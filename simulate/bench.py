@@ -1,0 +1,106 @@
+"""Benchmark of the simulation engine: ``python -m simulate.bench``.
+
+Neuron-layer samples per second (networks x layers x width / seconds), measured side by
+side in one run at width 1000 and depth 100 (CReLU, s = 0.85, q* = 1, V'(q*) = 0.7):
+
+* ``reduced-cpu``: the fused Numba kernel (:mod:`simulate.kernels`), all cores;
+* ``dense-cpu``: explicit weight matrices and BLAS products (:mod:`simulate.dense`);
+* ``numpy-baseline``: the reduced sampler written in plain vectorised NumPy, kept here
+  only as the baseline;
+* the GPU paths when a GPU backend is present (not yet implemented: reported as such).
+
+Then the peak resident memory of whole sweeps with 10x more networks (``--keep 0``,
+fixed chunk), each in a fresh process: it must not grow with the number of networks.
+Medians of ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from simulate.config import Sweep
+from simulate.engine import simulate_chunk
+
+
+def numpy_reduced_baseline(sol, width, depth, networks, seed=0):
+    """The reduced sampler in plain vectorised NumPy over a batch of networks."""
+    rng = np.random.default_rng(seed)
+    act = sol.activation
+    q_cond = np.full(networks, sol.q_star)
+    out = np.empty((4, networks, depth))
+    for layer in range(depth):
+        h = np.sqrt(q_cond)[:, None] * rng.standard_normal((networks, width))
+        f = act.phi(h)
+        out[0, :, layer] = q_cond
+        out[1, :, layer] = np.mean(h * h, axis=1)
+        out[2, :, layer] = sol.sigma_w2 * np.mean(act.dphi(h) ** 2, axis=1)
+        out[3, :, layer] = np.mean(f == 0.0, axis=1)
+        q_cond = sol.sigma_w2 * np.mean(f * f, axis=1) + sol.sigma_b2
+    return out
+
+
+def _rate(fn, work, repeats):
+    fn()  # warm-up (compilation, caches)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return work / float(np.median(times))
+
+
+def _peak_rss_mib(samples: int, chunk: int) -> float:
+    code = (
+        "import resource, tempfile, pathlib\n"
+        "from simulate.config import Sweep\nfrom simulate.depth_sweep import run\n"
+        f"sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(1000,), depth=100, samples={samples}, keep=0, chunk={chunk})\n"
+        "run(sweep, pathlib.Path(tempfile.mkdtemp()) / 's.zarr', progress=False)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return float(out.split()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulate.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=1000)
+    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--networks", type=int, default=400, help="networks per timed reduced-cpu run")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    args = parser.parse_args(argv)
+    w, d = args.width, args.depth
+    sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(w,), depth=d, samples=args.networks)
+    config = sweep.configs()[0]
+    dense = Sweep(q_star=(1.0,), vprime=(0.7,), width=(w,), depth=d, samples=4, sampler="dense")
+    n_dense, n_numpy = 4, max(20, args.networks // 10)
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; width {w}, depth {d}; medians of {args.repeats}")
+    rates = {
+        "reduced-cpu": _rate(lambda: simulate_chunk(sweep, config, w, 0, args.networks), args.networks * w * d, args.repeats),
+        "dense-cpu": _rate(lambda: simulate_chunk(dense, dense.configs()[0], w, 0, n_dense), n_dense * w * d, max(1, args.repeats // 2)),
+        "numpy-baseline": _rate(lambda: numpy_reduced_baseline(config.solution, w, d, n_numpy), n_numpy * w * d, args.repeats),
+    }
+    base = rates["numpy-baseline"]
+    print(f"{'path':<16} {'neuron-layer samples/s':>24} {'vs numpy baseline':>18}")
+    for name, rate in rates.items():
+        print(f"{name:<16} {rate:>24.3e} {rate / base:>17.2f}x")
+    print("gpu paths: not available (the CuPy backend of the simulation is not implemented yet)")
+    print(f"target on a 2-core CPU: reduced-cpu >= 2e8 -> {'met' if rates['reduced-cpu'] >= 2e8 else 'NOT met'}")
+
+    if not args.no_memory:
+        print("peak resident memory of a whole sweep (--keep 0, chunk 500, width 1000, depth 100):")
+        for samples in (2000, 20000):
+            print(f"  {samples:>6} networks: {_peak_rss_mib(samples, 500):8.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
