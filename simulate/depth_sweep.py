@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if not args.quiet:
         print(summarise(xr.open_zarr(out, consolidated=False)))
-        print(f"\nstore: {out}  (xarray.open_zarr('{out}'))")
+        print(f"\nstore: {out}  (xarray.open_zarr('{out}'), or analysis.sweep.open_sweep for the theory beside it)")
+        print(f"does the theory hold? python -m analysis.report {out} --out {out.parent / 'report'}")
     return 0
 
 

@@ -128,3 +128,23 @@ def test_bad_expect_arguments():
         get_activation("crelu", tau=1.0)
     with pytest.raises(ValueError, match="unknown activation"):
         get_activation("gelu")
+
+
+@pytest.mark.parametrize("name", ["relu_tau", "st", "crelu", "cst", "sawtooth"])
+def test_contraction_closed_form_matches_the_difference(name):
+    """<phi'^2> - d<phi^2>/dq (1 - V' at the EoC over sigma_w^2): the closed forms
+    (CReLU: c phi(b), arXiv eq. 40; ReLU_tau: 0) against the quadrature difference."""
+    act = get_activation(name, **{**CLOSED, **GENERIC}[name])
+    closed = act.contraction(Q_GRID)
+    difference = act.expect("dphi2", Q_GRID, method="quadrature") - act.expect("phi2", Q_GRID, dq=1, method="quadrature")
+    np.testing.assert_allclose(closed, difference, rtol=1e-9, atol=1e-12 * act.expect("dphi2", Q_GRID))
+
+
+def test_bound_stays_finite_where_vprime_rounds_to_one():
+    """At q* = 0.05, m = 3 (arXiv Fig. 3's left edge) 1 - V' ~ 1e-43: the bound comes from
+    the closed-form contraction, not from 1 - V' (which is 0 in floating point)."""
+    from theory import solve_eoc
+
+    sol = solve_eoc("crelu", 0.85, 0.05, m=3.0)
+    assert sol.vprime == 1.0
+    assert np.isfinite(sol.bound) and sol.bound > 1e80

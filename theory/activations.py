@@ -123,6 +123,20 @@ class Activation:
     def _closed_form(self, kind, dq, q, **p):
         return None
 
+    def contraction(self, q):
+        """``<phi'^2>_q - d<phi^2>_q/dq``, so that at the EoC ``1 - V'(q*) = sigma_w^2`` times
+        this. Families with a closed form give it without the cancellation of the
+        difference (which loses every digit as ``V' -> 1``)."""
+        q = np.asarray(q, float)
+        closed = self._contraction_closed(q, **self.params)
+        if closed is not None:
+            return np.asarray(closed, float)
+        return self.expect("dphi2", q) - self.expect("phi2", q, dq=1)
+
+    @staticmethod
+    def _contraction_closed(q, **p):
+        return None
+
     def _quadrature(self, kind, dq, q):
         power = 4 if kind.endswith("4") else 2
         base = self._dphi if kind.startswith("d") else self._phi
@@ -243,6 +257,10 @@ class ShiftedReLU(Activation):
         return special.ndtr(tau / np.sqrt(q))
 
     @staticmethod
+    def _contraction_closed(q, tau):
+        return np.zeros(np.broadcast(q, tau).shape)
+
+    @staticmethod
     def _tau_closed(s, q, **params):
         return np.sqrt(q) * special.ndtri(s)
 
@@ -314,6 +332,12 @@ class ClippedReLU(Activation):
         return special.ndtr(tau / np.sqrt(q))
 
     @staticmethod
+    def _contraction_closed(q, tau, m):
+        """``c phi(b)`` with ``c = m/sqrt(q)``, ``b = (tau+m)/sqrt(q)`` (arXiv eq. 40)."""
+        rq = np.sqrt(q)
+        return m / rq * _pdf((tau + m) / rq)
+
+    @staticmethod
     def _tau_closed(s, q, **params):
         return np.sqrt(q) * special.ndtri(s)
 
@@ -344,6 +368,10 @@ class _Symmetrised(Activation):
     def _closed_form(self, kind, dq, q, **p):
         half = self.one_sided(**p)._closed_form(kind, dq, q, **p)
         return None if half is None else 2.0 * half
+
+    @classmethod
+    def _contraction_closed(cls, q, **p):
+        return 2.0 * cls.one_sided._contraction_closed(q, **p)
 
     @staticmethod
     def _sparsity_closed(q, tau, **p):

@@ -92,14 +92,16 @@ class EoCSolution:
         return out
 
 
-def nlo_bound(sigma_w2, vprime, vsecond, phi2, phi4):
+def nlo_bound(sigma_w2, vprime, vsecond, phi2, phi4, one_minus_vprime=None):
     """Theorem 2.1 (arXiv Thm. 2.2, eq. 14): for ``0 < V'(q*) < 1`` and ``l >= 3``,
     ``|q~{1}| <= sigma_w^4 |V''| |<phi^4> - <phi^2>^2| / (2 (1 - V')^2 (1 + V'))``;
-    ``nan`` outside the hypothesis."""
+    ``nan`` outside the hypothesis. Pass ``one_minus_vprime`` when it is known without
+    cancellation (:meth:`theory.Activation.contraction`)."""
     vprime = np.asarray(vprime, float)
-    ok = (vprime > 0) & (vprime < 1)
-    safe = np.where(ok, vprime, 0.5)
-    value = sigma_w2**2 * np.abs(vsecond) * np.abs(phi4 - phi2**2) / (2 * (1 - safe) ** 2 * (1 + safe))
+    gap = 1.0 - vprime if one_minus_vprime is None else np.asarray(one_minus_vprime, float)
+    ok = (vprime > 0) & (gap > 0)
+    safe = np.where(ok, gap, 0.5)
+    value = sigma_w2**2 * np.abs(vsecond) * np.abs(phi4 - phi2**2) / (2 * safe**2 * (2 - safe))
     return np.where(ok, value, np.nan)
 
 
@@ -215,11 +217,12 @@ def _solution(name, act, sparsity, q_star, tau, m) -> EoCSolution:
             + (": reachable sparsities are s >= 0.5" if name == "relu_tau" else "")
         )
     sigma_b2 = np.maximum(sigma_b2, 0.0)
-    vprime = sigma_w2 * act.expect("phi2", q_star, dq=1)
+    one_minus_vprime = sigma_w2 * act.contraction(q_star)
+    vprime = 1.0 - one_minus_vprime
     vsecond = sigma_w2 * act.expect("phi2", q_star, dq=2)
     chi1 = sigma_w2 * mu1
     chi1_prime = sigma_w2 * act.expect("dphi2", q_star, dq=1)
-    bound = nlo_bound(sigma_w2, vprime, vsecond, phi2, phi4)
+    bound = nlo_bound(sigma_w2, vprime, vsecond, phi2, phi4, one_minus_vprime)
     m_out = np.inf if m is None else m
     return EoCSolution(
         activation_name=name,
