@@ -325,33 +325,6 @@ def chi1_prime_heatmaps(
     )
 
 
-def log_nlo_bound_crelu(sparsity, q_star, m):
-    """Natural log of the Theorem 2.1 bound (arXiv eq. 14) for CReLU on the EoC.
-
-    ``1 - V'(q*)`` is taken in closed form, ``sigma_w^2 c phi(b)`` with ``c = m/sqrt(q*)``,
-    ``b = (tau + m)/sqrt(q*)`` (at the EoC ``sigma_w^2 = 1/P(a < z < b)`` and
-    ``V' = sigma_w^2 (P(a < z < b) - c phi(b))``), and the whole bound in log space:
-    ``EoCSolution.bound`` subtracts ``V'`` from 1 and loses every digit once
-    ``1 - V' < 1e-12`` (``q* < 0.14`` at ``m = 3``), where it returns ``nan``.
-    ``nan`` where ``V''(q*) = 0`` or the hypothesis ``V'(q*) > 0`` fails.
-    """
-    sol = solve_eoc("crelu", sparsity, q_star, m=m)
-    rq = np.sqrt(sol.q_star)
-    c = sol.m / rq
-    b = (sol.tau + sol.m) / rq
-    log_gap = np.log(sol.sigma_w2) + np.log(c) - 0.5 * b * b - 0.5 * math.log(2.0 * math.pi)
-    with np.errstate(divide="ignore"):
-        value = (
-            2.0 * np.log(sol.sigma_w2)
-            + np.log(np.abs(sol.vsecond))
-            + np.log(np.abs(sol.phi4 - sol.phi2**2))
-            - math.log(2.0)
-            - 2.0 * log_gap
-            - np.log1p(sol.vprime)
-        )
-    return np.where((np.asarray(sol.vprime) > 0) & np.isfinite(value), value, np.nan)
-
-
 def bound_vs_qstar(
     sparsities: Sequence[float] = ARXIV_SPARSITIES,
     m: float = 3.0,
@@ -361,11 +334,15 @@ def bound_vs_qstar(
 ) -> Figure:
     """arXiv Fig. 3: ``ln`` of the Theorem 2.1 bound on ``|q~{1}|`` against ``q*`` at fixed ``m``."""
     q = np.linspace(*q_range, n)
+
+    def log_bound(s, q_star):
+        return np.log(solve_eoc("crelu", s, q_star, m=m).bound)
+
     fig = Figure(figsize=(5.0 * len(sparsities), 4.4), layout="constrained")
     axes = fig.subplots(1, len(sparsities), squeeze=False, sharey=True)[0]
     for i, (ax, s) in enumerate(zip(axes, sparsities)):
-        ax.plot(q, log_nlo_bound_crelu(s, q, m), color=f"C{i}", lw=1.8)
-        marks = np.atleast_1d(log_nlo_bound_crelu(s, np.asarray(marked_qstars, float), m))
+        ax.plot(q, log_bound(s, q), color=f"C{i}", lw=1.8)
+        marks = np.atleast_1d(log_bound(s, np.asarray(marked_qstars, float)))
         ax.plot(marked_qstars, marks, "o", color=f"C{i}", ms=5)
         for qs, v in zip(marked_qstars, marks):
             ax.annotate(format_value(v), (qs, v), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8)
