@@ -32,18 +32,23 @@ def _grid(n, max_panels=9, size=(4.2, 3.2)):
     return fig, axes.flat[:n]
 
 
+def _width_bands(ax, ds, est, ci):
+    """One line per width with a 1-s.e. band."""
+    layer = ds.layer.values
+    for wi, width in enumerate(ds.width.values):
+        v = est.value.isel(config=ci, width=wi).values
+        s = est.se.isel(config=ci, width=wi).values
+        ax.plot(layer, v, lw=1, label=f"N={width}")
+        ax.fill_between(layer, v - s, v + s, alpha=0.2)
+
+
 def nlo_vs_layer(ds, max_panels=9):
     """``N (E q_cond - q^(l))`` against layer per width, with the recursion and the bound."""
     est = nlo_coefficient(ds)
     fig, axes = _grid(ds.sizes["config"], max_panels)
-    layer = ds.layer.values
     for ci, ax in enumerate(axes):
-        for wi, width in enumerate(ds.width.values):
-            v = est.value.isel(config=ci, width=wi).values
-            s = est.se.isel(config=ci, width=wi).values
-            ax.plot(layer, v, lw=1, label=f"N={width}")
-            ax.fill_between(layer, v - s, v + s, alpha=0.2)
-        ax.plot(layer, ds.q1_theory.isel(config=ci), "k-", lw=1.6, label=r"$\tilde q^{\{1\}}$ recursion")
+        _width_bands(ax, ds, est, ci)
+        ax.plot(ds.layer.values, ds.q1_theory.isel(config=ci), "k-", lw=1.6, label=r"$\tilde q^{\{1\}}$ recursion")
         bound = float(ds.bound[ci])
         if np.isfinite(bound):
             ax.axhline(bound, color="k", ls="--", lw=1, label="Thm 2.1 bound")
@@ -60,14 +65,9 @@ def variance_vs_r(ds, max_panels=9):
     """``N Var(q_cond)`` against layer per width, with ``r^(l)``."""
     est = scaled_variance(ds, "q_cond")
     fig, axes = _grid(ds.sizes["config"], max_panels)
-    layer = ds.layer.values
     for ci, ax in enumerate(axes):
-        for wi, width in enumerate(ds.width.values):
-            v = est.value.isel(config=ci, width=wi).values
-            s = est.se.isel(config=ci, width=wi).values
-            ax.plot(layer, v, lw=1, label=f"N={width}")
-            ax.fill_between(layer, v - s, v + s, alpha=0.2)
-        ax.plot(layer, ds.r_theory.isel(config=ci), "k-", lw=1.6, label="$r^{(l)}$ recursion")
+        _width_bands(ax, ds, est, ci)
+        ax.plot(ds.layer.values, ds.r_theory.isel(config=ci), "k-", lw=1.6, label="$r^{(l)}$ recursion")
         ax.set_title(_label(ds, ci), fontsize=9)
         ax.set_xlabel("layer $l$")
         ax.set_ylabel(r"$N\,\mathrm{Var}(q_{cond})$")
