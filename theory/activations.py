@@ -90,7 +90,7 @@ class Activation:
         return self._phi(np.asarray(x, float), **self.params)
 
     def dphi(self, x):
-        """Its derivative (almost everywhere; the right derivative at kinks)."""
+        """Its derivative almost everywhere (the value at a kink is a convention: measure zero)."""
         return self._dphi(np.asarray(x, float), **self.params)
 
     @property

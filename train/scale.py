@@ -1,0 +1,68 @@
+r"""Scale control: what a change of ``q*`` does to training, and the runs that isolate it.
+
+**The identity** (SPEC "Scale covariance"). At fixed sparsity ``s`` and ``V'(q*)``, the
+EoC solution at ``q* = c`` has ``tau, m, sigma_b`` multiplied by ``sqrt(c)`` and the same
+``sigma_w^2``; inputs are normalised to variance ``q*``, so they are ``sqrt(c)`` times
+larger too. With ``phi_c = phi_{sqrt(c) tau, sqrt(c) m}`` one has
+``phi_c(sqrt(c) u) = sqrt(c) phi_1(u)`` for all five families. Write the ``q* = 1``
+network's parameters ``theta = (W_l, b_l)`` and map them to ``P theta = (W_l, sqrt(c) b_l)``.
+By induction over the layers, the ``q* = c`` network with parameters ``P theta`` has every
+pre-activation, and its read-out ``z``, equal to ``sqrt(c)`` times that of the ``q* = 1``
+network with ``theta`` (the first layer: ``W1 (sqrt(c) x) + sqrt(c) b1``). With one seed
+the initial parameters are related by ``P`` exactly (same standard normals, first-layer
+bias 0; :mod:`train.models`). Only the softmax read-out breaks the symmetry: the
+``q* = c`` network's logits are ``sqrt(c)`` times larger.
+
+**SGD under the rescaling.** With logit scale ``lambda`` the ``q* = c`` loss is
+``L_c(P theta) = CE(lambda sqrt(c) z(theta)) =: G(theta)``. Its gradients are
+``dL_c/dW = dG/dW`` and ``dL_c/d(sqrt(c) b) = c^{-1/2} dG/db``, so a step of size ``eta``
+on the ``q* = c`` network is, in the ``theta`` coordinates::
+
+    W <- W - eta dG/dW,        b <- b - (eta / c) dG/db
+
+Hence (exactly, up to float rounding) a run at ``q* = c`` with logit scale ``lambda`` and
+learning rate ``eta`` **is** the ``q* = 1`` run with logit scale ``lambda sqrt(c)``, weight
+step ``eta`` and bias step ``eta / c`` (its pre-activations ``sqrt(c)`` times larger, its
+sparsity and accuracy identical). ``q*`` acts through two things only: the logit scale
+and the step size of the biases. :func:`equivalent` gives the pair
+``(logit factor, bias-step factor) = (lambda sqrt(q*), 1/q*)``.
+
+**The control runs** (:func:`control_runs`) complete a 2x2 design for each ``c``:
+
+=====================  ============  ================  ==================================
+run                    logit factor  bias-step factor  equivalent to
+=====================  ============  ================  ==================================
+q* = 1, lambda = 1     1             1                 the papers' q* = 1 network
+q* = 1, lambda = √c    √c            1                 the q* = c network, bias step × c
+q* = c, lambda = 1/√c  1             1/c               the q* = 1 network, bias step / c
+q* = c, lambda = 1     √c            1/c               the papers' q* = c network
+=====================  ============  ================  ==================================
+
+If accuracy follows the logit factor, ``q*`` acts through the logit scale; if it follows
+the bias-step factor, through the effective step size of the biases; there is nothing
+else. Float rounding differs between the pairs, so long (chaotic) trajectories drift
+apart: compare seed statistics, not single runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from train.runs import RunSpec
+
+
+def equivalent(run: RunSpec) -> tuple[float, float]:
+    """``(logit factor, bias-step factor)`` of the ``q* = 1`` run that ``run`` equals."""
+    return run.logit_scale * math.sqrt(run.q_star), 1.0 / run.q_star
+
+
+def control_runs(run: RunSpec) -> list[RunSpec]:
+    """For a papers' run at ``q* = c != 1`` (logit scale 1): ``(q* = 1, lambda = sqrt(c))``
+    and ``(q* = c, lambda = 1/sqrt(c))``, same family, ``s``, ``V'(q*)`` and seed."""
+    if run.q_star == 1.0 or run.logit_scale != 1.0:
+        raise ValueError(f"control runs need a run at q* != 1 with logit scale 1, got {run}")
+    if run.m is not None:
+        raise ValueError("the rescaling holds at fixed V'(q*) (m proportional to sqrt(q*)), not at a fixed m")
+    root = math.sqrt(run.q_star)
+    return [replace(run, q_star=1.0, logit_scale=root), replace(run, logit_scale=1.0 / root)]
