@@ -99,8 +99,15 @@ def sweep_from_args(args: argparse.Namespace) -> Sweep:
 
 
 def resolve_backend(requested: str) -> str:
+    """``auto``: the GPU when CuPy sees a device, else the CPU."""
+    if requested == "cpu":
+        return "cpu"
+    from simulate.gpu import gpu_available
+
+    if gpu_available():
+        return "gpu"
     if requested == "gpu":
-        raise SweepError("--backend gpu: the CuPy backend of the simulation is not available yet; use cpu")
+        raise SweepError("--backend gpu: no CUDA device usable through CuPy here (install the 'gpu' extra on a GPU machine)")
     return "cpu"
 
 
@@ -124,34 +131,53 @@ def run(sweep: Sweep, out: Path, *, backend="auto", resume=False, overwrite=Fals
     tasks = [tuple(int(i) for i in t) for t in store.pending(out)]
     bar = tqdm(total=len(tasks), desc="chunks", unit="chunk", disable=not progress)
     if scheduler or workers:
-        _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, bar)
+        _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, backend, bar)
     else:
         for ci, wi, chunk in tasks:
-            _task(sweep, configs[ci], out, ci, wi, chunk, threads)
+            _task(sweep, configs[ci], out, ci, wi, chunk, threads, backend)
             bar.update()
     bar.close()
     return out
 
 
-def _task(sweep, config, out, ci, wi, chunk, threads):
+def _task(sweep, config, out, ci, wi, chunk, threads, backend="cpu"):
     start = chunk * sweep.chunk
     stop = min(start + sweep.chunk, sweep.samples)
-    result = simulate_chunk(sweep, config, sweep.width[wi], start, stop, threads=threads)
+    if backend == "gpu":
+        from simulate.gpu import simulate_chunk_gpu
+
+        result = simulate_chunk_gpu(sweep, config, sweep.width[wi], start, stop)
+    else:
+        result = simulate_chunk(sweep, config, sweep.width[wi], start, stop, threads=threads)
     store.write_chunk(out, sweep, ci, wi, chunk, result)
 
 
-def _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, bar):
-    from distributed import Client, LocalCluster, as_completed
+def _local_cluster(workers, backend):
+    """One worker per GPU through dask-cuda when the backend is the GPU and it is installed."""
+    from distributed import LocalCluster
+
+    if backend == "gpu":
+        try:
+            from dask_cuda import LocalCUDACluster
+
+            return LocalCUDACluster(n_workers=workers, dashboard_address=None)
+        except ImportError:
+            pass
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+
+
+def _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, backend, bar):
+    from distributed import Client, as_completed
 
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = _local_cluster(workers, backend)
         client = Client(cluster)
     try:
         futures = [
-            client.submit(_task, sweep, configs[ci], out, ci, wi, chunk, threads or 1, pure=False)
+            client.submit(_task, sweep, configs[ci], out, ci, wi, chunk, threads or 1, backend, pure=False)
             for ci, wi, chunk in tasks
         ]
         for future in as_completed(futures):

@@ -219,7 +219,7 @@ def test_existing_store_is_never_lost(tmp_path):
         (["--qstar", "-1"], "q\\* must be positive"),
         (["--activation", "gelu"], "unknown activation"),
         (["--inputs", "2", "--rho0", "1.0"], r"--rho0 must lie in \(-1, 1\)"),
-        (["--backend", "gpu"], "not available yet"),
+        (["--backend", "gpu"], "no CUDA device"),
     ],
 )
 def test_cli_bad_input_fails_before_any_work(tmp_path, capsys, argv, message):
