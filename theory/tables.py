@@ -1,7 +1,8 @@
 """Published theory columns beside their exact computation.
 
 The tables are transcribed as printed into ``data/reference/*.csv`` (ICLR 2024 Table 2;
-arXiv 2602.05779 Tables 1, 2, 4). Each published number is compared with the EoC
+arXiv 2602.05779 Tables 1, 2, 4), theory and training columns alike (the training
+columns are read by :mod:`train.published`). Each published number is compared with the EoC
 solution at the row's ``(family, s, q*, V'(q*))``; it *disagrees* when it differs from
 the computation by more than half a unit in its last printed digit (its rounding).
 A disagreeing ``V''(q*)`` is also evaluated at the printed (rounded) ``m``: when that
@@ -80,8 +81,8 @@ def compare_table(name: str) -> list[Row]:
         act = rec["activation"]
         s = float(rec["sparsity"])
         q_star = float(rec.get("q_star") or 1.0)
-        vprime = float(rec["vprime"])
         clipped = act in ("crelu", "cst")
+        vprime = float(rec["vprime"]) if rec.get("vprime") else 1.0  # blank: an unclipped family, V' = 1
         sol = solve_eoc(act, s, q_star, vprime=vprime if clipped else None)
         computed = {"tau": sol.tau, "m": sol.m, "vprime": sol.vprime, "vsecond": sol.vsecond}
         at_printed_m = None
