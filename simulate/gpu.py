@@ -57,11 +57,12 @@ as on the CPU (``phi`` uses the CPU's ``max``/``min`` semantics), nothing stops 
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 
 import numpy as np
 
+from gpu.backend import GpuUnavailableError, gpu_available, optional_cupy
+from gpu.backend import require_cupy as _require_cupy
 from simulate.config import NetworkConfig, Sweep
 from simulate.engine import variables
 from simulate.kernels import activation_code
@@ -640,47 +641,9 @@ KERNELS = ("sim_reduced", "dense_first_layer", "dense_weights", "dense_observe",
            "philox_words", "philox_normals")
 
 
-class GpuUnavailableError(RuntimeError):
-    """CuPy is not installed, or it sees no usable CUDA device."""
-
-
-def _import_cupy():
-    try:
-        return importlib.import_module("cupy")
-    except ImportError:
-        return None
-
-
-def gpu_available() -> bool:
-    """Whether CuPy is installed and sees at least one CUDA device (never raises)."""
-    cupy = _import_cupy()
-    if cupy is None:
-        return False
-    try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no driver, or a driver too old for the runtime
-        return False
-
-
 def require_cupy():
     """The ``cupy`` module with a usable device, else :class:`GpuUnavailableError` saying why."""
-    cupy = _import_cupy()
-    if cupy is None:
-        raise GpuUnavailableError(
-            "the GPU backend of the simulation needs CuPy and an NVIDIA GPU: install the 'gpu' extra "
-            "(pip install 'eoc-sparse[gpu]', i.e. cupy-cuda12x) on a machine with a CUDA device, "
-            "or use the CPU backend (simulate.engine.simulate_chunk)"
-        )
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:
-        raise GpuUnavailableError(
-            f"CuPy is installed but no CUDA device is usable ({exc}); use the CPU backend "
-            "(simulate.engine.simulate_chunk)"
-        ) from exc
-    if count < 1:
-        raise GpuUnavailableError("CuPy is installed but sees no CUDA device; use the CPU backend")
-    return cupy
+    return _require_cupy("the GPU backend of the simulation", "use the CPU backend (simulate.engine.simulate_chunk)")
 
 
 def compile_options() -> tuple[str, ...]:
