@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from simulate.moments import MOMENTS, describe, reduce
+from simulate.moments import MOMENTS, chunk_moments, describe, reduce
 
 STATS = ("count", "mean", "var", "sem", "skewness", "kurtosis")
 
@@ -32,15 +32,25 @@ def log_prod_chi1(ds: xr.Dataset) -> xr.DataArray:
     return np.log(chi1.where(chi1 > 0)).cumsum("layer", skipna=False)
 
 
-def _raw_moments(values: xr.DataArray) -> xr.DataArray:
-    """Per (config, width, layer) moments of the finite values over ``sample`` (lazy)."""
-    finite = np.isfinite(values)
-    x = values.where(finite)
-    n = finite.sum("sample")
-    mean = x.mean("sample")
-    dev = x - mean
-    parts = [n.astype(float), mean] + [(dev**k).sum("sample") for k in (2, 3, 4)]
-    return xr.concat(parts, dim=xr.DataArray(list(MOMENTS), dims="moment", name="moment"))
+def _raw_summary(values: xr.DataArray) -> xr.DataArray:
+    """Per-(other dims) summary ``(count, mean, M2, M3, M4)`` of the finite values over
+    ``sample``, in one pass: each Dask block of samples reduces to its summary
+    (:func:`simulate.moments.chunk_moments`) and the block summaries merge exactly
+    (:func:`simulate.moments.reduce`), so memory holds one block at a time."""
+    dims = [d for d in values.dims if d != "sample"]
+    data = values.transpose("sample", *dims).data
+    if isinstance(data, np.ndarray):
+        summary = chunk_moments(data, axis=0)
+    else:
+        blocks = data.map_blocks(
+            lambda block: chunk_moments(block, axis=0)[None],
+            new_axis=data.ndim,
+            chunks=((1,) * data.numblocks[0], *data.chunks[1:], (len(MOMENTS),)),
+            dtype=float,
+        )
+        summary = reduce(blocks.compute(), axis=0)
+    coords = {d: values[d] for d in dims if d in values.coords}
+    return xr.DataArray(summary, dims=(*dims, "moment"), coords=coords)
 
 
 def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
@@ -55,10 +65,10 @@ def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
             dask="parallelized",
             output_dtypes=[float],
         )
+        merged = merged.compute()
     else:
         values = log_prod_chi1(ds) if name == "log_prod_chi1" else ds[name]
-        merged = _raw_moments(values).transpose(..., "moment")
-    merged = merged.compute()
+        merged = _raw_summary(values)
     stats = describe(merged.values)
     dims = merged.dims[:-1]
     return xr.Dataset({k: (dims, stats[k]) for k in STATS}, coords={d: merged[d] for d in dims if d in merged.coords})
@@ -87,8 +97,7 @@ def stationary_nlo(ds: xr.Dataset, ci: int) -> xr.Dataset:
     start = stationary_start(sub.q1_theory.values)
     layers = slice(start, None)
     per_network = sub.q_cond.sel(layer=layers).mean("layer")
-    raw = _raw_moments(per_network).transpose("width", "moment").compute().values
-    m = describe(raw)
+    m = describe(_raw_summary(per_network).transpose("width", "moment").values)
     width = ds.width.values.astype(float)
     q_bar = float(sub.q_theory.sel(layer=layers).mean())
     return xr.Dataset(
