@@ -6,7 +6,9 @@ prediction, the measurement, its standard error and a verdict:
 * ``holds``: the measurement agrees with the prediction within 5 standard errors and
   is precise enough to tell the prediction from zero (``5 se <= |prediction|``);
 * ``fails``: it differs by more than 5 standard errors;
-* ``inconclusive``: it agrees, but the uncertainty is too large to tell.
+* ``inconclusive``: it agrees, but the uncertainty is too large to tell; or the claim's
+  hypothesis fails (claims that expand about ``q*`` need ``V'(q*) < 1``; at ``V' = 1``,
+  ReLU_tau and ST, the fixed point is unstable and only the stability claim applies).
 
 Width-dependent estimates are extrapolated to infinite width by a fit in ``1/N``
 (:func:`analysis.estimators.extrapolate`); with a single width the largest width's
@@ -28,6 +30,8 @@ from analysis.estimators import (
 )
 
 SIGMAS = 5.0
+#: claims that rest on the 1/N expansion about a stable fixed point
+EXPANSION_CLAIMS = ("q1_recursion", "r_recursion", "q_tilde_variance", "q1_recursion_stationary", "log_prod_chi1_drift")
 
 
 def verdict(measured: float, se: float, predicted: float) -> str:
@@ -102,6 +106,11 @@ def evaluate(ds: xr.Dataset) -> list[dict]:
         claims.append(_bound_claim(ds, ci, nlo, nlo_method, depth))
         claims.append(_stability_claim(ds, ci))
         claims.extend(_drift_claims(ds, ci))
+        if float(ds.vprime[ci]) >= 1.0 - 1e-12:
+            for claim in claims:
+                if claim["config"] == _config_label(ds, ci) and claim["claim"] in EXPANSION_CLAIMS:
+                    claim["verdict"] = "inconclusive"
+                    claim["note"] = "V'(q*) = 1: the expansion about the (unstable) fixed point does not apply"
     claims.extend(_scale_covariance_claims(ds))
     return claims
 
