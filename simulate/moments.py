@@ -23,7 +23,8 @@ def chunk_moments(x: np.ndarray, axis: int = 0) -> np.ndarray:
     safe = np.where(finite, x, 0.0)
     mean = np.divide(safe.sum(axis=0), n, out=np.zeros_like(n), where=n > 0)
     dev = np.where(finite, x - mean, 0.0)
-    return np.stack([n, mean, (dev**2).sum(0), (dev**3).sum(0), (dev**4).sum(0)], axis=-1)
+    with np.errstate(over="ignore"):  # a diverging network's moments overflow to inf, honestly
+        return np.stack([n, mean, (dev**2).sum(0), (dev**3).sum(0), (dev**4).sum(0)], axis=-1)
 
 
 def merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -31,7 +32,7 @@ def merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     na, ma, m2a, m3a, m4a = np.moveaxis(a, -1, 0)
     nb, mb, m2b, m3b, m4b = np.moveaxis(b, -1, 0)
     n = na + nb
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         d = mb - ma
         dn = np.where(n > 0, d / n, 0.0)
         mean = np.where(n > 0, ma + nb * dn, 0.0)
@@ -59,7 +60,7 @@ def reduce(summaries: np.ndarray, axis: int) -> np.ndarray:
 def describe(summary: np.ndarray) -> dict[str, np.ndarray]:
     """``count, mean, var`` (unbiased), ``sem``, ``skewness`` and excess ``kurtosis``."""
     n, mean, m2, m3, m4 = np.moveaxis(summary, -1, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         var = m2 / (n - 1)
         return {
             "count": n,
