@@ -15,13 +15,7 @@ from simulate.config import Sweep, SweepError
 from simulate.depth_sweep import main, run
 from simulate.engine import simulate_chunk
 
-
-def _welch_z(a, b):
-    """Difference of means in standard errors (Welch); |z| > 5 has probability 5.7e-7 under H0."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-    diff = a.mean() - b.mean()
-    return diff / se if se > 0 else (0.0 if diff == 0 else np.inf)
+from _stats import assert_scale_covariant, welch_z
 
 
 def _chunk(sweep, config_index=0, width_index=0, threads=2):
@@ -76,8 +70,8 @@ def test_reduced_and_dense_samplers_agree_in_distribution(activation, inputs):
             p = stats.ks_2samp(a, b).pvalue
             assert p > 1e-6, (name, layer + 1, p)
             if name == "back_norm2":  # a dead layer zeroes the error: compare P(0), then logs
-                assert abs(_welch_z(a == 0, b == 0)) < 5, (name, layer + 1)
-                assert abs(_welch_z(np.log(a[a > 0]), np.log(b[b > 0]))) < 5, (name, layer + 1)
+                assert abs(welch_z(a == 0, b == 0)) < 5, (name, layer + 1)
+                assert abs(welch_z(np.log(a[a > 0]), np.log(b[b > 0]))) < 5, (name, layer + 1)
 
 
 def test_sampler_comparison_has_power():
@@ -89,8 +83,8 @@ def test_sampler_comparison_has_power():
     reduced = _chunk(Sweep(sampler="reduced", seed=1, **common))
     r, d = reduced["back_norm2"][:, 0], dense["back_norm2"][:, 0]
     logs_r, logs_d = np.log(r[r > 0]), np.log(d[d > 0])
-    assert abs(_welch_z(logs_r, logs_d)) < 5
-    assert abs(_welch_z(logs_r + 9 * np.log(1.05), logs_d)) > 5
+    assert abs(welch_z(logs_r, logs_d)) < 5
+    assert abs(welch_z(logs_r + 9 * np.log(1.05), logs_d)) > 5
 
 
 def test_orthogonal_weights_run_on_the_dense_sampler():
@@ -115,11 +109,7 @@ def test_scale_covariance_of_the_simulation():
     base = dict(activation=("crelu",), sparsity=(0.85,), vprime=(0.7,), width=(50,), depth=12, samples=40, seed=5, backward=True)
     one = _chunk(Sweep(q_star=(1.0,), **base))
     three = _chunk(Sweep(q_star=(3.0,), **base))
-    np.testing.assert_allclose(three["q_tilde"] / 3.0, one["q_tilde"], rtol=1e-10)
-    np.testing.assert_allclose(three["q_cond"] / 3.0, one["q_cond"], rtol=1e-10)
-    np.testing.assert_array_equal(three["sparsity"], one["sparsity"])
-    np.testing.assert_allclose(three["chi1"], one["chi1"], rtol=1e-12)
-    np.testing.assert_allclose(three["back_norm2"], one["back_norm2"], rtol=1e-9)
+    assert_scale_covariant(one, three, 3.0)
 
 
 def test_relu_tau_at_the_eoc_diverges_and_is_recorded():

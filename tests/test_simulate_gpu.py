@@ -27,13 +27,7 @@ from simulate.gpu import (
     simulate_chunk_gpu,
 )
 
-
-def _welch_z(a, b):
-    """Difference of means in standard errors (Welch); |z| > 5 has probability 5.7e-7 under H0."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-    diff = a.mean() - b.mean()
-    return diff / se if se > 0 else (0.0 if diff == 0 else np.inf)
+from _stats import assert_scale_covariant, welch_z
 
 
 def _gpu(sweep, config_index=0, width_index=0, start=0, stop=None):
@@ -55,8 +49,8 @@ def _compare(a_out, b_out, names, layers):
             p = stats.ks_2samp(a, b).pvalue
             assert p > 1e-6, (name, layer + 1, p)
             if name == "back_norm2":  # a dead layer zeroes the error: compare P(0), then logs
-                assert abs(_welch_z(a == 0, b == 0)) < 5, (name, layer + 1)
-                assert abs(_welch_z(np.log(a[a > 0]), np.log(b[b > 0]))) < 5, (name, layer + 1)
+                assert abs(welch_z(a == 0, b == 0)) < 5, (name, layer + 1)
+                assert abs(welch_z(np.log(a[a > 0]), np.log(b[b > 0]))) < 5, (name, layer + 1)
 
 
 @pytest.mark.gpu
@@ -157,11 +151,7 @@ def test_gpu_scale_covariance():
                 backward=True)
     one = _gpu(Sweep(q_star=(1.0,), **base))
     three = _gpu(Sweep(q_star=(3.0,), **base))
-    np.testing.assert_allclose(three["q_tilde"] / 3.0, one["q_tilde"], rtol=1e-10)
-    np.testing.assert_allclose(three["q_cond"] / 3.0, one["q_cond"], rtol=1e-10)
-    np.testing.assert_array_equal(three["sparsity"], one["sparsity"])
-    np.testing.assert_allclose(three["chi1"], one["chi1"], rtol=1e-12)
-    np.testing.assert_allclose(three["back_norm2"], one["back_norm2"], rtol=1e-9)
+    assert_scale_covariant(one, three, 3.0)
 
 
 @pytest.mark.gpu
@@ -194,8 +184,8 @@ def test_gpu_comparison_has_power():
     cpu = _cpu(Sweep(seed=1, samples=10000, **common))
     g, c = gpu["back_norm2"][:, 0], cpu["back_norm2"][:, 0]
     logs_g, logs_c = np.log(g[g > 0]), np.log(c[c > 0])
-    assert abs(_welch_z(logs_g, logs_c)) < 5
-    assert abs(_welch_z(logs_g + 9 * np.log(1.05), logs_c)) > 5
+    assert abs(welch_z(logs_g, logs_c)) < 5
+    assert abs(welch_z(logs_g + 9 * np.log(1.05), logs_c)) > 5
 
 
 @pytest.mark.gpu
