@@ -173,6 +173,17 @@ extern "C" __global__ void philox_normals(const u32* __restrict__ input, double*
 // (max(a, b) = a unless b > a), so inf/nan propagate as on the CPU.
 struct Act { int code; double p0, p1, p2, p3; };
 
+__device__ __forceinline__ Act make_act(int code, double p0, double p1, double p2, double p3)
+{
+    Act a;
+    a.code = code;
+    a.p0 = p0;
+    a.p1 = p1;
+    a.p2 = p2;
+    a.p3 = p3;
+    return a;
+}
+
 __device__ __forceinline__ double pmax(double a, double b) { return b > a ? b : a; }
 __device__ __forceinline__ double pmin(double a, double b) { return b < a ? b : a; }
 
@@ -478,12 +489,7 @@ sim_reduced(const u32* __restrict__ keys, int depth, int width, int n_inputs, in
 {
     __shared__ double red[SIM_MAX_WARPS][SIM_MAX_SUMS];
     __shared__ double tot[SIM_MAX_SUMS];
-    Act act;
-    act.code = code;
-    act.p0 = p0;
-    act.p1 = p1;
-    act.p2 = p2;
-    act.p3 = p3;
+    const Act act = make_act(code, p0, p1, p2, p3);
     const u32 k0 = keys[2 * blockIdx.x], k1 = keys[2 * blockIdx.x + 1];
     if (n_inputs == 1)
         reduced_network<1>(k0, k1, depth, width, act, sw2, sb2, q_star, rho0, backward, q_tilde, q_cond,
@@ -590,12 +596,7 @@ dense_observe(int depth, int width, int n_inputs, int layer, int code, double p0
 {
     __shared__ double red[SIM_MAX_WARPS][SIM_MAX_SUMS];
     __shared__ double tot[SIM_MAX_SUMS];
-    Act act;
-    act.code = code;
-    act.p0 = p0;
-    act.p1 = p1;
-    act.p2 = p2;
-    act.p3 = p3;
+    const Act act = make_act(code, p0, p1, p2, p3);
     if (n_inputs == 1)
         dense_observe_network<1>(depth, width, layer, act, sw2, sb2, h, x, q_tilde, q_cond, chi1, sparsity,
                                  rho, red, tot);
@@ -625,12 +626,7 @@ extern "C" __global__ void dense_mask(int networks, int width, int n_inputs, int
                                       double p2, double p3, const double* __restrict__ h,
                                       const double* __restrict__ v, double* __restrict__ delta)
 {
-    Act act;
-    act.code = code;
-    act.p0 = p0;
-    act.p1 = p1;
-    act.p2 = p2;
-    act.p3 = p3;
+    const Act act = make_act(code, p0, p1, p2, p3);
     const u64 total = (u64)networks * width;
     for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x)
         delta[i] = act_dphi(act, h[i * n_inputs]) * v[i];
