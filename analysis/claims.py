@@ -1,45 +1,97 @@
-"""The papers' claims, evaluated on a depth-sweep store.
+"""The papers' claims, evaluated on a depth-sweep store, each with a verdict that can fail.
 
-Each claim is a dict with the claim's name, the configuration, the layer, the
-prediction, the measurement, its standard error and a verdict:
+Every claim is a :class:`Claim` record (``claims.json`` holds their dicts): the claim's
+name and statement, the configuration, the layer, the prediction, the measurement, its
+standard error, how it was measured, the verdict and its reason, and what a researcher
+needs to act on it: the null, the next-order budget, the widths used, the narrowest width
+in the regime, and (beside every ``inconclusive`` and ``outside regime`` verdict) the
+command that would settle it with its estimated cost.
 
-* ``holds``: the measurement agrees with the prediction within 5 standard errors and
-  is precise enough to tell the prediction from zero (``5 se <= |prediction|``);
-* ``fails``: it differs by more than 5 standard errors;
-* ``inconclusive``: it agrees, but the uncertainty is too large to tell; or the claim's
-  hypothesis fails (claims that expand about ``q*`` need ``V'(q*) < 1``; at ``V' = 1``,
-  ReLU_tau and ST, the fixed point is unstable and only the stability claim applies).
+The rules are in :mod:`analysis.verdicts`; each claim's theory (prediction, null, next
+order) in :mod:`analysis.expansions`:
 
-Width-dependent estimates are extrapolated to infinite width by a fit in ``1/N``
-(:func:`analysis.estimators.extrapolate`); with a single width the largest width's
-estimate is used as it is (and the claim says so).
+* ``q1_recursion`` (layers 10 and ``L``), ``q1_recursion_stationary``, ``nlo_bound``
+  (Theorem 2.1, an inequality), ``r_recursion``, ``q_tilde_variance``,
+  ``log_prod_chi1_drift``: judged only at widths in their regime, extrapolated in
+  ``1/N`` where two or more widths qualify;
+* ``stability``: a ``V' = 1`` family (ReLU_tau, ST, ...) is unstable (escapes, or a
+  spread that grows with depth, beyond the clipped family's at the same width and
+  depth); a clipped family is stable (the spread saturates, no resolved escape).
+
+Independent evidence. The random streams are keyed by (seed, width, sample), so the
+configurations that differ only in ``q*`` at fixed (family, ``s``, ``V'(q*)``) are the
+same networks scaled by ``sqrt(q*)`` (scale covariance): each such class is one piece
+of evidence, evaluated once at its smallest ``q*`` and reported with
+``equivalent_q_star``. That the classes are exact copies is a check of the engine
+(``kind = "engine check"``), reported apart from the papers' claims.
+
+Applicability is decided when a claim is built: the expansion claims need
+``V'(q*) < 1`` and Gaussian weights (the store's ``weights``); otherwise they are
+``not applicable``, with the reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
 import numpy as np
 import xarray as xr
 
-from analysis.estimators import (
-    divergence_curve,
-    extrapolate,
-    moments,
-    nlo_coefficient,
-    scaled_variance,
-    stationary_nlo,
+from analysis.estimators import growth, moments, nlo_coefficient, scaled_variance, stationary_nlo
+from analysis.expansions import ClaimTheory
+from analysis.plan import requirement
+from analysis.sweep import solution_of
+from analysis.verdicts import (
+    Expansion,
+    Growth,
+    Verdict,
+    agreement,
+    identity,
+    in_regime_limit,
+    instability_verdict,
+    stability_verdict,
+    upper_bound,
 )
 
-SIGMAS = 5.0
-#: claims that rest on the 1/N expansion about a stable fixed point
-EXPANSION_CLAIMS = ("q1_recursion", "r_recursion", "q_tilde_variance", "q1_recursion_stationary", "log_prod_chi1_drift")
+#: the clipped family that restores stability to each V' = 1 family (ICLR 2024)
+CLIPPED = {"relu_tau": "crelu", "st": "cst", "hardshrink": "chardshrink"}
+ESCAPE_FACTOR = 10.0
 
 
-def verdict(measured: float, se: float, predicted: float) -> str:
-    if not (np.isfinite(measured) and np.isfinite(se) and np.isfinite(predicted)):
-        return "inconclusive"
-    if abs(measured - predicted) > SIGMAS * se:
-        return "fails"
-    return "holds" if SIGMAS * se <= abs(predicted) else "inconclusive"
+@dataclass
+class Claim:
+    claim: str
+    statement: str
+    config: dict
+    layer: int | None
+    prediction: float
+    measurement: float
+    uncertainty: float
+    method: str
+    verdict: str
+    reason: str
+    kind: str = "claim"
+    null: float | None = None
+    next_order_budget: float | None = None
+    widths_used: list[int] = field(default_factory=list)
+    regime_width: int | None = None
+    command: str | None = None
+    command_seconds: float | None = None
+    equivalent_q_star: list[float] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        record = asdict(self)
+        record.update(record.pop("extra"))
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+
+
+def tally(claims: list[dict]) -> Counter:
+    """Verdict counts over the papers' claims (engine checks left out)."""
+    return Counter(c["verdict"] for c in claims if c.get("kind", "claim") == "claim")
 
 
 def _config_label(ds, ci) -> dict:
@@ -53,178 +105,159 @@ def _config_label(ds, ci) -> dict:
     }
 
 
-def _limit(estimate: xr.Dataset) -> tuple[xr.Dataset, str]:
-    if estimate.sizes["width"] >= 2:
-        return extrapolate(estimate), "extrapolated to infinite width (fit a + b/N)"
-    return estimate.isel(width=-1), f"at the only width N = {int(estimate.width[-1])}"
-
-
-def _entry(name, ds, ci, layer, predicted, measured, se, method, **extra):
-    record = {
-        "claim": name,
-        "config": _config_label(ds, ci),
-        "layer": int(layer) if layer is not None else None,
-        "prediction": float(predicted),
-        "measurement": float(measured),
-        "uncertainty": float(se),
-        "method": method,
-        "verdict": verdict(measured, se, predicted),
-    }
-    record.update(extra)
-    return record
-
-
-def evaluate(ds: xr.Dataset) -> list[dict]:
-    """All claims on the store opened by :func:`analysis.sweep.open_sweep`."""
-    depth = ds.sizes["layer"]
-    layers = sorted({min(depth, 10), depth})
-    claims: list[dict] = []
-    nlo, nlo_method = _limit(nlo_coefficient(ds))
-    var_c, var_c_method = _limit(scaled_variance(ds, "q_cond"))
-    var_t, var_t_method = _limit(scaled_variance(ds, "q_tilde"))
-    for ci in range(ds.sizes["config"]):
-        c = ds.isel(config=ci)
-        for layer in layers:
-            claims.append(_entry(
-                "q1_recursion", ds, ci, layer, c.q1_theory.sel(layer=layer),
-                nlo.value.isel(config=ci).sel(layer=layer), nlo.se.isel(config=ci).sel(layer=layer), nlo_method,
-                statement="N (E q_cond - q^(l)) -> q~{1}^(l) (arXiv eq. 13)",
-                fit_chi2_dof=float(nlo.chi2_dof.isel(config=ci).sel(layer=layer)) if "chi2_dof" in nlo else None,
-            ))
-            claims.append(_entry(
-                "r_recursion", ds, ci, layer, c.r_theory.sel(layer=layer),
-                var_c.value.isel(config=ci).sel(layer=layer), var_c.se.isel(config=ci).sel(layer=layer), var_c_method,
-                statement="N Var(q_cond^(l)) -> r^(l) (arXiv eq. 12)",
-            ))
-            claims.append(_entry(
-                "q_tilde_variance", ds, ci, layer, (c.r_theory + 2 * c.q_theory**2).sel(layer=layer),
-                var_t.value.isel(config=ci).sel(layer=layer), var_t.se.isel(config=ci).sel(layer=layer), var_t_method,
-                statement="N Var(q_tilde^(l)) -> r^(l) + 2 (q^(l))^2",
-            ))
-        if "q_cond" in ds:
-            claims.append(_stationary_claim(ds, ci))
-        claims.append(_bound_claim(ds, ci, nlo, nlo_method, depth))
-        claims.append(_stability_claim(ds, ci))
-        claims.extend(_drift_claims(ds, ci))
-        if float(ds.vprime[ci]) >= 1.0 - 1e-12:
-            for claim in claims:
-                if claim["config"] == _config_label(ds, ci) and claim["claim"] in EXPANSION_CLAIMS:
-                    claim["verdict"] = "inconclusive"
-                    claim["note"] = "V'(q*) = 1: the expansion about the (unstable) fixed point does not apply"
-    claims.extend(_scale_covariance_claims(ds))
-    return claims
-
-
-def _stationary_claim(ds, ci):
-    """q~{1} once converged, from each network's q_cond averaged over those layers."""
-    est = stationary_nlo(ds, ci)
-    limit, method = _limit(est)
-    start = est.attrs["start_layer"]
-    return _entry(
-        "q1_recursion_stationary", ds, ci, start, est.attrs["prediction"], limit.value, limit.se,
-        f"per-network mean over layers {start}..{ds.sizes['layer']}, {method}",
-        statement="N (E q_cond - q*) -> q~{1} at the fixed point (layers where the recursion has converged)",
-    )
-
-
-def _bound_claim(ds, ci, nlo, method, depth):
-    """Theorem 2.1: |q~{1}^(l)| <= bound for l >= 3 (only where 0 < V'(q*) < 1). The bound
-    is the limit of |q~{1}^(l)|, so it holds when not violated by more than 5 se and the
-    measurement resolves it (5 se below the bound)."""
-    bound = float(ds.bound[ci])
-    value = float(nlo.value.isel(config=ci).sel(layer=depth))
-    se = float(nlo.se.isel(config=ci).sel(layer=depth))
-    if not np.isfinite(bound):
-        result = "inconclusive"
-    elif abs(value) - SIGMAS * se > bound:
-        result = "fails"
-    elif SIGMAS * se < bound:
-        result = "holds"
-    else:
-        result = "inconclusive"
-    return {
-        "claim": "nlo_bound",
-        "statement": "|N (E q_cond - q^(L))| <= Theorem 2.1 bound (hypothesis 0 < V'(q*) < 1)",
-        "config": _config_label(ds, ci),
-        "layer": depth,
-        "prediction": bound,
-        "measurement": abs(value),
-        "uncertainty": se,
-        "method": method,
-        "verdict": result,
-    }
-
-
-def _stability_claim(ds, ci, factor: float = 10.0):
-    """ReLU_tau and ST are unstable at the EoC (q drifts up: E q_cond^(L) - q* > 0 beyond
-    5 se); CReLU and CST are stable (no network leaves [q*/10, 10 q*])."""
-    act = str(ds.activation[ci].values)
-    q_star = float(ds.q_star[ci])
-    depth = ds.sizes["layer"]
-    m = moments(ds.isel(config=[ci]), "q_cond").isel(config=0).sel(layer=depth)
-    wi = int(np.argmax(ds.width.values))
-    drift = float(m["mean"].isel(width=wi)) - q_star
-    se = float(m["sem"].isel(width=wi))
-    escaped = float(divergence_curve(ds.isel(config=[ci]), factor).isel(config=0, width=wi).sel(layer=depth))
-    n = int(ds.attrs.get("raw_samples", ds.sizes["sample"]))
-    if act in ("relu_tau", "st", "relu"):
-        unstable = drift > SIGMAS * se or escaped > 0
-        result = "holds" if unstable else ("fails" if abs(drift) <= SIGMAS * se and se * SIGMAS < 0.1 * q_star else "inconclusive")
-        statement = "unstable at the EoC: q_cond drifts above q* (ICLR 2024 App. B)"
-    else:
-        result = "holds" if escaped == 0 else "fails"
-        statement = f"stable at the EoC: no network's q_cond leaves [q*/{factor:g}, {factor:g} q*] by layer L"
-    return {
-        "claim": "stability",
-        "statement": statement,
-        "config": _config_label(ds, ci),
-        "layer": depth,
-        "prediction": 0.0,
-        "measurement": escaped,
-        "uncertainty": float(np.sqrt(max(escaped * (1 - escaped), 1.0 / n) / n)),
-        "mean_q_cond_minus_q_star": drift,
-        "mean_q_cond_se": se,
-        "width": int(ds.width[wi]),
-        "method": f"fraction of {n} networks escaped by layer {depth} at N = {int(ds.width[wi])}",
-        "verdict": result,
-    }
-
-
-def _drift_claims(ds, ci):
-    """E log prod_{k<=L} chi1 = sum lead + (sum coef) / N (theory.log_chi1_drift), per width;
-    only on networks with no dead layer, so inconclusive if any died."""
-    out = []
-    m = moments(ds.isel(config=[ci]), "log_prod_chi1").isel(config=0)
-    depth = ds.sizes["layer"]
-    lead = float(ds.log_chi1_lead.isel(config=ci).sum())
-    coef = float(ds.log_chi1_coef.isel(config=ci).sum())
-    n_total = int(ds.attrs.get("samples", ds.sizes["sample"]))
-    for wi, width in enumerate(ds.width.values):
-        alive = float(m["count"].isel(width=wi).sel(layer=depth))
-        entry = _entry(
-            "log_prod_chi1_drift", ds, ci, depth, lead + coef / width,
-            m["mean"].isel(width=wi).sel(layer=depth), m["sem"].isel(width=wi).sel(layer=depth),
-            f"mean over networks at N = {int(width)}",
-            statement="E log prod chi1 over depth L = sum log chi_1(q^(l)) + (1/N) sum coef^(l), O(L/N) drift",
-            width=int(width), dead_or_diverged=n_total - alive,
-        )
-        if alive < n_total:
-            entry["verdict"] = "inconclusive"
-        out.append(entry)
-    return out
-
-
-def _scale_covariance_claims(ds):
-    """SPEC.md: with common random numbers a q* = c network is the q* = 1 network times
-    sqrt(c): q_tilde / q* agree to rounding across q* at fixed (activation, s, V')."""
-    out = []
-    if "q_tilde" not in ds:
-        return out
-    keys = {}
+def scale_classes(ds: xr.Dataset) -> list[list[int]]:
+    """Config indices grouped by (family, ``s``, ``V'(q*)``), smallest ``q*`` first."""
+    keys: dict[tuple, list[int]] = {}
     for ci in range(ds.sizes["config"]):
         key = (str(ds.activation[ci].values), round(float(ds.sparsity_target[ci]), 12), round(float(ds.vprime[ci]), 9))
         keys.setdefault(key, []).append(ci)
-    for key, members in keys.items():
+    return [sorted(members, key=lambda c: float(ds.q_star[c])) for members in keys.values()]
+
+
+def not_applicable_reason(ds: xr.Dataset, ci: int) -> str | None:
+    """Why the expansion claims do not apply to configuration ``ci`` (None: they do)."""
+    if ds.attrs.get("weights", "gaussian") != "gaussian":
+        return f"the 1/N theory is derived for Gaussian weights; this store has {ds.attrs['weights']} weights"
+    if not float(ds.vprime[ci]) < 1.0:
+        return "V'(q*) = 1: no stable fixed point to expand about"
+    return None
+
+
+class _Builder:
+    """Builds the claims of one scale class (``members``, representative first)."""
+
+    def __init__(self, ds, members, estimates):
+        self.ds, self.members, self.ci = ds, members, members[0]
+        self.config = _config_label(ds, self.ci)
+        self.depth = ds.sizes["layer"]
+        self.widths = ds.width.values.astype(int)
+        self.estimates = estimates
+        self.q_stars = [float(ds.q_star[c]) for c in members]
+        self.theory = ClaimTheory.from_solution(solution_of(ds, self.ci), self.depth)
+
+    def record(self, name, statement, layer, prediction, measurement, se, method, result: Verdict, **kw) -> Claim:
+        return Claim(name, statement, self.config, layer, float(prediction), float(measurement), float(se), method,
+                     result.name, result.reason, equivalent_q_star=self.q_stars, **kw)
+
+    def settle(self, claim: Claim, name: str, layer: int | None) -> Claim:
+        if claim.verdict in ("inconclusive", "outside regime"):
+            req = requirement(self.theory, name, layer)
+            c = self.config
+            claim.command = req.command(c["activation"], c["sparsity"], c["q_star"], c["vprime"], self.depth)
+            claim.command_seconds = round(req.seconds, 1)
+        return claim
+
+    def expansion_claim(self, name, statement, layer, exp: Expansion, values, ses, floor=2, bound=None) -> Claim:
+        reason = not_applicable_reason(self.ds, self.ci)
+        if reason:
+            return self.record(name, statement, layer, exp.prediction if bound is None else bound, math.nan, math.nan,
+                               "not evaluated", Verdict("not applicable", reason))
+        ok = self.widths >= floor
+        limit = in_regime_limit(self.widths[ok], np.asarray(values)[ok], np.asarray(ses)[ok], exp)
+        regime = max(exp.min_width(), floor)
+        if limit.verdict is not None and limit.verdict.name == "outside regime" and floor > exp.min_width():
+            limit = dataclasses.replace(limit, verdict=Verdict(
+                "outside regime", f"networks with a layer that passes no gradient (chi1 = 0) bias the mean below N = {floor}"))
+        if bound is None:
+            result = limit.verdict or agreement(limit.value, limit.se, exp.prediction, exp.null, limit.budget)
+            prediction, measured = exp.prediction, limit.value
+        else:
+            result = limit.verdict or upper_bound(abs(limit.value), limit.se, bound, limit.budget)
+            prediction, measured = bound, abs(limit.value)
+        claim = self.record(name, statement, layer, prediction, measured, limit.se, limit.method, result,
+                            null=exp.null, next_order_budget=limit.budget, widths_used=list(limit.widths),
+                            regime_width=int(regime))
+        return self.settle(claim, name, layer)
+
+    def per_layer(self) -> list[Claim]:
+        out = []
+        nlo, var_c, var_t = self.estimates
+        for layer in sorted({min(self.depth, 10), self.depth}):
+            def series(est):
+                e = est.isel(config=self.ci).sel(layer=layer)
+                return e.value.values, e.se.values
+            out.append(self.expansion_claim(
+                "q1_recursion", "N (E q_cond - q^(l)) -> q~{1}^(l) (arXiv eq. 13)", layer,
+                self.theory.expansion("q1_recursion", layer), *series(nlo)))
+            out.append(self.expansion_claim(
+                "r_recursion", "N Var(q_cond^(l)) -> r^(l) (arXiv eq. 12)", layer,
+                self.theory.expansion("r_recursion", layer), *series(var_c)))
+            out.append(self.expansion_claim(
+                "q_tilde_variance", "N Var(q_tilde^(l)) -> r^(l) + 2 (q^(l))^2", layer,
+                self.theory.expansion("q_tilde_variance", layer), *series(var_t)))
+        return out
+
+    def stationary(self) -> list[Claim]:
+        if not_applicable_reason(self.ds, self.ci) is None:
+            est = stationary_nlo(self.ds, self.ci)
+            values, ses, start = est.value.values, est.se.values, est.attrs["start_layer"]
+        else:
+            values = ses = np.full(self.widths.size, np.nan)
+            start = None
+        exp = self.theory.expansion("q1_recursion_stationary")
+        stationary = self.expansion_claim(
+            "q1_recursion_stationary",
+            "N (E q_cond - q*) -> q~{1} at the fixed point (per-network mean over the layers where the recursion has converged)",
+            start, exp, values, ses)
+        bound = self.expansion_claim(
+            "nlo_bound", "|N (E q_cond - q*)| <= Theorem 2.1 bound (hypothesis 0 < V'(q*) < 1; layer-averaged)",
+            start, exp, values, ses, bound=float(self.ds.bound[self.ci]))
+        return [stationary, bound]
+
+    def drift(self) -> Claim:
+        """``N (E log prod_{k<=L} chi1 - sum log chi_1(q^(k))) -> sum coef^(k)``; widths where
+        more than :data:`analysis.expansions.MAX_DEAD` of the networks passed no gradient
+        at some layer are left out (the survivors' mean is biased)."""
+        m = moments(self.ds.isel(config=[self.ci]), "log_prod_chi1").isel(config=0).sel(layer=self.depth)
+        total = int(self.ds.attrs.get("samples", self.ds.sizes["sample"]))
+        lead = float(self.ds.log_chi1_lead.isel(config=self.ci).sum())
+        alive = m["count"].values >= (1.0 - 1e-3) * total
+        values = np.where(alive, self.widths * (m["mean"].values - lead), np.nan)
+        ses = np.where(alive, self.widths * m["sem"].values, np.nan)
+        claim = self.expansion_claim(
+            "log_prod_chi1_drift",
+            "N (E log prod chi1 - sum log chi_1(q^(l))) -> sum coef^(l) over depth L: the O(L/N) drift (theory.log_chi1_drift)",
+            self.depth, self.theory.expansion("log_prod_chi1_drift"), values, ses, floor=self.theory.dead_width())
+        claim.extra["networks_with_a_dead_layer"] = [int(total - c) for c in m["count"].values]
+        return claim
+
+    def stability(self) -> Claim:
+        """One record per class at the widest width (see :mod:`analysis.verdicts` for the rules)."""
+        ds, ci = self.ds, self.ci
+        wi = int(np.argmax(self.widths))
+        half = max(2, self.depth // 2)
+        own = growth(ds, ci, wi, ESCAPE_FACTOR)
+        unstable_growth = (self.depth - 1) / (half - 1)
+        act = self.config["activation"]
+        if float(ds.vprime[ci]) >= 1.0:
+            reference, ref_name = self._stable_reference(act, wi)
+            result = instability_verdict(own, reference, unstable_growth)
+            statement = f"unstable at the EoC: networks escape [q*/{ESCAPE_FACTOR:g}, {ESCAPE_FACTOR:g} q*] or the spread of log q_cond grows with depth, beyond {ref_name}"
+        else:
+            stable_growth = float(self.theory.r[-1] / self.theory.r[half - 1])
+            result = stability_verdict(own, stable_growth, unstable_growth)
+            statement = "stable at the EoC: the spread of log q_cond saturates with depth and no escape is resolved"
+        return self.record("stability", statement, self.depth, unstable_growth if float(ds.vprime[ci]) >= 1.0 else 1.0,
+                           own.growth, own.growth_se,
+                           f"Var log q_cond at layer L over layer L/2 = {half}, {own.networks} networks at N = {self.widths[wi]}",
+                           result, extra={"escaped": own.escaped, "escaped_se": own.escaped_se, "width": int(self.widths[wi])})
+
+    def _stable_reference(self, act, wi) -> tuple[Growth, str]:
+        ds = self.ds
+        target = CLIPPED.get(act)
+        for cj in range(ds.sizes["config"]):
+            if (str(ds.activation[cj].values) == target and float(ds.sparsity_target[cj]) == self.config["sparsity"]
+                    and float(ds.vprime[cj]) < 1.0):
+                return growth(ds, cj, wi, ESCAPE_FACTOR), f"{target} at the same width and depth"
+        return Growth(0.0, 0.0, 1.0, 0.0, 0), "a saturated spread (no clipped family in the store)"
+
+
+def _scale_covariance_checks(ds: xr.Dataset, classes) -> list[Claim]:
+    """SPEC.md: a q* = c network is the q* = 1 network times sqrt(c), draw for draw."""
+    out = []
+    if "q_tilde" not in ds:
+        return out
+    for members in classes:
         if len(members) < 2:
             continue
         ref = ds.q_tilde.isel(config=members[0]) / ds.q_star[members[0]]
@@ -233,15 +266,27 @@ def _scale_covariance_claims(ds):
             other = ds.q_tilde.isel(config=ci) / ds.q_star[ci]
             rel = (abs(other - ref) / abs(ref)).where(np.isfinite(ref) & np.isfinite(other))
             worst = max(worst, float(rel.max().compute()))  # lazy: bounded memory
-        out.append({
-            "claim": "scale_covariance",
-            "statement": "q_tilde/q* is the same across q* at fixed activation, s, V'(q*) (exact identity)",
-            "config": {"activation": key[0], "sparsity": key[1], "vprime": key[2], "q_star": [float(ds.q_star[c]) for c in members]},
-            "layer": None,
-            "prediction": 0.0,
-            "measurement": worst,
-            "uncertainty": 1e-12,
-            "method": "largest relative difference over networks, widths and layers (tolerance 1e-9)",
-            "verdict": "holds" if worst <= 1e-9 else "fails",
-        })
+        c = _config_label(ds, members[0])
+        check = identity(worst, 1e-9)
+        out.append(Claim(
+            "scale_covariance", "q_tilde/q* is the same across q* at fixed activation, s, V'(q*) (exact identity of the engine)",
+            c, None, 0.0, worst, 1e-12, "largest relative difference over networks, widths and layers",
+            check.name, check.reason, kind="engine check",
+            equivalent_q_star=[float(ds.q_star[m]) for m in members]))
     return out
+
+
+def evaluate(ds: xr.Dataset) -> list[dict]:
+    """All claims on the store opened by :func:`analysis.sweep.open_sweep`, as dicts."""
+    estimates = (nlo_coefficient(ds), scaled_variance(ds, "q_cond"), scaled_variance(ds, "q_tilde"))
+    classes = scale_classes(ds)
+    claims: list[Claim] = []
+    for members in classes:
+        b = _Builder(ds, members, estimates)
+        claims += b.per_layer()
+        if "q_cond" in ds:
+            claims += b.stationary()
+            claims.append(b.stability())
+        claims.append(b.drift())
+    claims += _scale_covariance_checks(ds, classes)
+    return [c.as_dict() for c in claims]

@@ -13,6 +13,8 @@ store of any size is read in bounded memory.
 * :func:`extrapolate`: a weighted least-squares fit ``y(N) = a + b / N`` across widths
   (the next order of the expansion), returning ``a`` (the infinite-width limit), its
   standard error, and the fit's chi-square per degree of freedom (the residual);
+* :func:`growth`: escape fraction and depth growth of the spread of ``log q_cond``
+  (the statistics of the stability claims);
 * :func:`log_prod_chi1`, :func:`percentiles`, :func:`divergence_curve`.
 """
 
@@ -118,33 +120,63 @@ def scaled_variance(ds: xr.Dataset, name: str) -> xr.Dataset:
 
 
 def extrapolate(estimate: xr.Dataset, dim: str = "width") -> xr.Dataset:
-    """Weighted least squares ``y = a + b / N`` over ``dim``: ``a`` (infinite width), its
-    standard error, ``b``, and the chi-square per degree of freedom of the fit (NaN with
-    two widths: then the fit is exact and the residual cannot be judged)."""
+    """Weighted least squares ``y = a + b / N`` over every width of ``dim``
+    (:func:`analysis.verdicts.fit_inverse_width`): ``a`` (infinite width), its standard
+    error and the chi-square per degree of freedom of the fit (NaN with two widths: then
+    the fit is exact and the residual cannot be judged). The verdicts fit only the widths
+    in each claim's regime (:func:`analysis.verdicts.in_regime_limit`)."""
+    from analysis.verdicts import fit_inverse_width
+
     y = estimate["value"].transpose(..., dim).values
     se = estimate["se"].transpose(..., dim).values
-    x = 1.0 / estimate[dim].values.astype(float)
-    design = np.stack([np.ones_like(x), x], axis=1)
+    widths = estimate[dim].values
     shape = y.shape[:-1]
-    a, a_se, b, chi2 = (np.full(shape, np.nan) for _ in range(4))
+    a, a_se, chi2 = (np.full(shape, np.nan) for _ in range(3))
     for idx in np.ndindex(shape):
         ok = np.isfinite(y[idx]) & np.isfinite(se[idx]) & (se[idx] > 0)
         if ok.sum() < 2:
             continue
-        w = 1.0 / se[idx][ok] ** 2
-        dm = design[ok]
-        cov = np.linalg.inv(dm.T @ (dm * w[:, None]))
-        coef = cov @ (dm.T @ (w * y[idx][ok]))
-        a[idx], b[idx] = coef
-        a_se[idx] = np.sqrt(cov[0, 0])
-        dof = ok.sum() - 2
-        resid = y[idx][ok] - dm @ coef
-        chi2[idx] = np.sum(w * resid**2) / dof if dof > 0 else np.nan
+        a[idx], a_se[idx], chi2_total, dof = fit_inverse_width(widths[ok], y[idx][ok], se[idx][ok])
+        chi2[idx] = chi2_total / dof if dof > 0 else np.nan
     dims = [d for d in estimate["value"].transpose(..., dim).dims[:-1]]
     coords = {d: estimate[d] for d in dims if d in estimate.coords}
-    return xr.Dataset(
-        {"value": (dims, a), "se": (dims, a_se), "slope": (dims, b), "chi2_dof": (dims, chi2)}, coords=coords
-    )
+    return xr.Dataset({"value": (dims, a), "se": (dims, a_se), "chi2_dof": (dims, chi2)}, coords=coords)
+
+
+def growth(ds: xr.Dataset, ci: int, wi: int, factor: float = 10.0, max_samples: int = 100_000):
+    """:class:`analysis.verdicts.Growth` of configuration ``ci`` at width ``wi`` from the
+    first ``max_samples`` raw networks (memory stays bounded whatever the store's size).
+
+    ``escaped``: the fraction whose ``q_cond`` left ``[q*/factor, factor q*]`` (or was not
+    finite) at some layer ``<= L``, with the binomial standard error (at least that of one
+    network in ``n``). ``growth``: ``Var log q_cond^(L) / Var log q_cond^(L/2)`` over the
+    networks finite at both layers; its standard error is the delta method's with the
+    sample-variance covariances of the same networks,
+    ``Var(g)/g^2 = (m4_L/A^2 - 1 + m4_h/B^2 - 1 - 2 (m22/(A B) - 1)) / n``.
+    A stable network's spread saturates (``g -> 1``); a ``V' = 1`` map's grows with depth.
+    """
+    from analysis.verdicts import Growth
+
+    sub = ds.isel(config=ci, width=wi)
+    q_star = float(sub.q_star)
+    depth = ds.sizes["layer"]
+    half = max(2, depth // 2)
+    q_cond = sub.q_cond.isel(sample=slice(0, max_samples)).values
+    n = q_cond.shape[0]
+    inside = (q_cond <= factor * q_star) & (q_cond >= q_star / factor)
+    escaped = float(np.mean(~inside.all(axis=1)))
+    escaped_se = float(np.sqrt(max(escaped * (1.0 - escaped), 1.0 / n) / n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_end, x_half = np.log(q_cond[:, depth - 1]), np.log(q_cond[:, half - 1])
+    ok = np.isfinite(x_end) & np.isfinite(x_half)
+    u, v = x_end[ok] - x_end[ok].mean(), x_half[ok] - x_half[ok].mean()
+    m = int(ok.sum())
+    if m < 3:
+        return Growth(escaped, escaped_se, float("nan"), float("nan"), n)
+    a, b = float(np.mean(u * u)), float(np.mean(v * v))
+    g = a / b
+    rel_var = (np.mean(u**4) / a**2 - 1 + np.mean(v**4) / b**2 - 1 - 2 * (np.mean(u * u * v * v) / (a * b) - 1)) / m
+    return Growth(escaped, escaped_se, g, float(g * np.sqrt(max(rel_var, 0.0))), n)
 
 
 def percentiles(values: xr.DataArray, q=(5, 25, 50, 75, 95), max_samples: int = 100_000) -> xr.DataArray:

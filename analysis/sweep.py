@@ -7,6 +7,9 @@ read until asked for) with, per configuration and layer:
 * ``q1_theory``, ``r_theory``: the recursions for ``q~{1}^(l)``, ``r^(l)`` (eqs. 12-13);
 * ``log_chi1_lead``, ``log_chi1_coef``: ``E log chi1^(l) = lead + coef / N``
   (:func:`theory.log_chi1_drift`);
+* the next order (:mod:`theory.next_order`): ``q2_theory``, ``r2_theory``,
+  ``q_tilde_r2_theory`` and ``log_chi1_coef2``, the ``1/N`` corrections to
+  ``q~{1}``, ``r``, ``r + 2 q^2`` and ``coef`` (what sets the regime of each claim);
 
 per configuration, width and layer the predicted means ``q_cond_pred = q + q~{1}/N``,
 ``var_q_cond_pred = r/N`` and ``var_q_tilde_pred = (r + 2 q^2)/N``; and, for raw
@@ -20,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from theory import log_chi1_drift, nlo_recursion, solve_eoc
+from analysis.expansions import ClaimTheory
+from theory import solve_eoc
 
 
 def solution_of(ds: xr.Dataset, ci: int):
@@ -33,21 +37,24 @@ def solution_of(ds: xr.Dataset, ci: int):
 def open_sweep(path: str | Path) -> xr.Dataset:
     ds = xr.open_zarr(path, consolidated=False)
     depth = ds.sizes["layer"]
-    names = ("q_theory", "q1_theory", "r_theory", "log_chi1_lead", "log_chi1_coef")
+    names = ("q_theory", "q1_theory", "r_theory", "log_chi1_lead", "log_chi1_coef",
+             "q2_theory", "r2_theory", "q_tilde_r2_theory", "log_chi1_coef2")
     theory = {name: np.empty((ds.sizes["config"], depth)) for name in names}
+    fields = ("q", "q1", "r", "lead", "coef", "q2", "r2", "q_tilde_r2", "coef2")
     for ci in range(ds.sizes["config"]):
-        vmap = solution_of(ds, ci).variance_map
-        q = vmap.trajectory(float(ds.q_star[ci]), depth)
-        r, q1 = nlo_recursion(vmap, q)
-        lead, coef = log_chi1_drift(vmap, q)
-        for name, values in zip(names, (q, q1, r, lead, coef)):
-            theory[name][ci] = values
+        claim_theory = ClaimTheory.from_solution(solution_of(ds, ci), depth)
+        for name, field_name in zip(names, fields):
+            theory[name][ci] = getattr(claim_theory, field_name)
     descriptions = {
         "q_theory": "q^(l): infinite-width variance from V, started at q*",
         "q1_theory": "q~{1}^(l): next-to-leading-order coefficient (recursion, arXiv eq. 13)",
         "r_theory": "r^(l): limit of N Var(q_cond^(l)) (recursion, arXiv eq. 12)",
         "log_chi1_lead": "log chi_1(q^(l)): leading order of E log chi1^(l)",
         "log_chi1_coef": "coefficient of 1/N in E log chi1^(l) (theory.log_chi1_drift)",
+        "q2_theory": "q~{2}^(l): coefficient of 1/N^2 in E q_cond - q^(l) (theory.next_order)",
+        "r2_theory": "r2^(l): coefficient of 1/N^2 in Var q_cond^(l) (theory.next_order)",
+        "q_tilde_r2_theory": "coefficient of 1/N in N Var q_tilde^(l) - (r + 2 q^2) (theory.next_order)",
+        "log_chi1_coef2": "coefficient of 1/N^2 in E log chi1^(l) (theory.next_order)",
     }
     for name, values in theory.items():
         ds[name] = (("config", "layer"), values, {"description": descriptions[name]})

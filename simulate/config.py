@@ -44,12 +44,12 @@ class Sweep:
 
     activation: tuple[str, ...] = ("crelu",)
     sparsity: tuple[float, ...] = (0.85,)
-    q_star: tuple[float, ...] = (1.0, 2.0, 3.0)
+    q_star: tuple[float, ...] = (1.0, 3.0)
     vprime: tuple[float, ...] | None = (0.5, 0.7, 0.9)
     m: tuple[float, ...] | None = None
-    width: tuple[int, ...] = (100, 300, 1000)
+    width: tuple[int, ...] = (100, 1000, 6000)
     depth: int = 100
-    samples: int = 5000
+    samples: int = 2000
     inputs: int = 1
     rho0: float = 0.5
     seed: int = 0

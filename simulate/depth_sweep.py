@@ -1,8 +1,10 @@
 """``python -m simulate.depth_sweep``: simulate EoC networks across depth, write a zarr store.
 
-With no arguments it runs the default sweep (CReLU, s = 0.85, q* in {1, 2, 3},
-V'(q*) in {0.5, 0.7, 0.9}, widths {100, 300, 1000}, depth 100, 5000 networks each)
-into ``data/depth_sweep.zarr`` and prints a summary. Every sweep axis takes several
+With no arguments it runs the default sweep (CReLU, s = 0.85, q* in {1, 3},
+V'(q*) in {0.5, 0.7, 0.9}, widths {100, 1000, 6000}, depth 100, 2000 networks each)
+into ``data/depth_sweep.zarr`` and prints a summary. Width 6000 is the narrowest round
+width at which every claim at V'(q*) = 0.9 is in its regime (``python -m analysis.plan``);
+``--width auto`` asks the planner for the widths of any sweep. Every sweep axis takes several
 values; the sweep is their product. ``--config FILE`` reads the same options from a
 TOML file (command-line options override it). Ctrl-C leaves a valid store;
 ``--resume`` completes only what is missing.
@@ -11,6 +13,7 @@ TOML file (command-line options override it). Ctrl-C leaves a valid store;
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -39,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--qstar", nargs="+", type=float, help="fixed-point variances q* > 0 (default 1 2 3)")
     p.add_argument("--vprime", nargs="+", type=float, help="target V'(q*) of clipped families (default 0.5 0.7 0.9)")
     p.add_argument("--m", nargs="+", type=float, help="clipping values m instead of --vprime")
-    p.add_argument("--width", nargs="+", type=int, help="widths N (every layer) (default 100 300 1000)")
+    p.add_argument("--width", nargs="+", help="widths N (every layer), or 'auto': (N, 2N, 4N) with N the narrowest "
+                   "width at which every claim is in its regime (analysis.plan) (default 100 1000 6000)")
     p.add_argument("--depth", type=int, help=f"number of layers L (default {d.depth})")
     p.add_argument("--samples", type=int, help=f"networks per (config, width) (default {d.samples})")
     p.add_argument("--inputs", type=int, choices=(1, 2), help="inputs per network; 2 records their correlation rho")
@@ -92,9 +96,33 @@ def sweep_from_args(args: argparse.Namespace) -> Sweep:
             values[field_name] = tuple(val) if isinstance(val, list) else val
     if "m" in values and "vprime" not in values:
         values["vprime"] = None
+    auto = values.get("width") in (("auto",), "auto")
+    if auto:
+        values["width"] = (2,)
+    elif "width" in values:
+        values["width"] = tuple(_width(w) for w in values["width"])
     try:
-        return Sweep(**values)
+        sweep = Sweep(**values)
     except TypeError as err:
+        raise SweepError(str(err)) from None
+    return dataclasses.replace(sweep, width=planned_widths(sweep)) if auto else sweep
+
+
+def _width(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SweepError(f"--width takes integers or 'auto', got {value!r}") from None
+
+
+def planned_widths(sweep: Sweep) -> tuple[int, ...]:
+    """``--width auto``: the planner's widths for this sweep's configurations."""
+    from analysis.plan import auto_widths  # the planner lives with the claims it plans for
+    from theory import EoCError
+
+    try:
+        return auto_widths([c.solution for c in sweep.configs()], sweep.depth)
+    except EoCError as err:
         raise SweepError(str(err)) from None
 
 
@@ -118,7 +146,7 @@ def run(sweep: Sweep, out: Path, *, backend="auto", resume=False, overwrite=Fals
     configs = sweep.configs()
     if out.exists():
         if resume:
-            store.open_for_resume(out, sweep)
+            store.open_for_resume(out, sweep, backend)
         elif overwrite:
             shutil.rmtree(out)
         else:

@@ -153,11 +153,18 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
     )
 
 
-def open_for_resume(path: Path, sweep: Sweep) -> None:
-    """Check that the store at ``path`` was made by the same sweep (chunking may differ
-    only if the store's own chunking is kept)."""
-    attrs = zarr.open_group(path, mode="r").attrs
-    stored = Sweep.from_json(attrs["sweep"])
+def open_for_resume(path: Path, sweep: Sweep, backend: str) -> None:
+    """Check, before anything is written, that the store at ``path`` was made by the same
+    sweep (same options, same chunking) on the same backend: the CPU and GPU draw from
+    different generators, so a store that mixed them would depend on the backend order."""
+    try:
+        attrs = zarr.open_group(path, mode="r").attrs
+        stored = Sweep.from_json(attrs["sweep"])
+    except Exception as err:  # not a depth-sweep store at all
+        raise SweepError(f"--resume: {path} is not a depth-sweep store ({type(err).__name__}: {err})") from None
+    if attrs.get("backend") != backend:
+        raise SweepError(f"--resume: {path} was written by the {attrs.get('backend')} backend, not {backend}; "
+                         f"resume it with --backend {attrs.get('backend')} or write a new store")
     if stored.identity() != sweep.identity() or stored.chunk != sweep.chunk:
         raise SweepError(
             f"{path} was written by a different sweep; --resume needs the same options.\n"

@@ -8,6 +8,7 @@ probability that a correct implementation fails it, over the random seed).
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 from scipy import stats
 
 from simulate import store
@@ -195,6 +196,11 @@ def test_existing_store_is_never_lost(tmp_path):
         run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, progress=False)
     with pytest.raises(SweepError, match="different sweep"):
         run(Sweep(q_star=(2.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, resume=True, progress=False)
+    zarr.open_group(path, mode="r+").attrs["backend"] = "gpu"  # as if a GPU had written it
+    with pytest.raises(SweepError, match="written by the gpu backend"):
+        run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, backend="cpu", resume=True, progress=False)
+    with pytest.raises(SweepError, match="not a depth-sweep store"):
+        run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), tmp_path, resume=True, progress=False)
     after = _store_values(path)
     for name in before:
         np.testing.assert_array_equal(before[name], after[name])
@@ -210,6 +216,8 @@ def test_existing_store_is_never_lost(tmp_path):
         (["--activation", "gelu"], "unknown activation"),
         (["--inputs", "2", "--rho0", "1.0"], r"--rho0 must lie in \(-1, 1\)"),
         (["--backend", "gpu"], "no CUDA device"),
+        (["--width", "wide"], "--width takes integers or 'auto'"),
+        (["--width", "auto", "--activation", "relu_tau", "--sparsity", "0.6"], "needs a configuration with V'"),
     ],
 )
 def test_cli_bad_input_fails_before_any_work(tmp_path, capsys, argv, message):
@@ -228,6 +236,20 @@ def test_cli_with_toml_config_and_summary(tmp_path, capsys):
     assert ds.sizes["sample"] == 20 and list(ds.q_star.values) == [1.0, 2.0]
     text = capsys.readouterr().out
     assert "N(E q_cond - q*)" in text and "q~{1} recursion" in text
+
+
+def test_width_auto_takes_the_planners_widths(tmp_path):
+    """--width auto: (N, 2N, 4N), N the narrowest width at which every planned claim is in
+    its regime (checked against the planner itself and the regime rule)."""
+    from analysis.expansions import ClaimTheory
+    from analysis.plan import PLANNED
+    from simulate.depth_sweep import _parser, sweep_from_args
+
+    sweep = sweep_from_args(_parser().parse_args(["--width", "auto", "--qstar", "1", "--vprime", "0.5", "--depth", "20"]))
+    n = sweep.width[0]
+    assert sweep.width == (n, 2 * n, 4 * n)
+    theory = ClaimTheory.from_solution(sweep.configs()[0].solution, 20)
+    assert all(theory.expansion(claim).in_regime(n) for claim in PLANNED)
 
 
 def test_pending_lists_only_unfinished_chunks(tmp_path):

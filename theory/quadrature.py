@@ -16,8 +16,9 @@ rounding (relative ~1e-15 on the families of this package); the truncation at
 
 Derivatives in the variance come without differentiating ``f``: with ``x = sqrt(q) z``,
 ``d^k/dq^k <f>_q = <f(x) He_2k(z)> / (2q)^k`` (differentiate the Gaussian density
-in ``q``; ``He_2 = z^2 - 1``, ``He_4 = z^4 - 6 z^2 + 3`` are probabilists' Hermite
-polynomials). This is what the generic maps ``V'``, ``V''``, ``chi_1'`` use.
+in ``q``; ``He_2 = z^2 - 1``, ``He_4 = z^4 - 6 z^2 + 3``, ... ``He_8`` are probabilists'
+Hermite polynomials). This is what the generic maps ``V'``, ``V''``, ``chi_1'`` use, and
+the third and fourth derivatives of the next order (:mod:`theory.next_order`).
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ _Z_MAX = 40.0
 _NORM = 1.0 / np.sqrt(2.0 * np.pi)
 _CHUNK = 4096
 
-#: probabilists' Hermite polynomials He_0, He_2, He_4 used for q-derivatives
+#: probabilists' Hermite polynomials He_0, He_2, ..., He_8 used for q-derivatives 0..4
 HERMITE = {
     0: lambda z: np.ones_like(z),
     1: lambda z: z * z - 1.0,
     2: lambda z: (z * z - 6.0) * z * z + 3.0,
+    3: lambda z: ((z * z - 15.0) * z * z + 45.0) * z * z - 15.0,
+    4: lambda z: (((z * z - 28.0) * z * z + 210.0) * z * z - 420.0) * z * z + 105.0,
 }
 
 
@@ -80,8 +83,8 @@ def gaussian_expect(
         Location and scale of the Gaussian. Kinks, parameters, mean and std broadcast
         together to the output shape. ``std`` must be positive.
     hermite
-        ``k`` in ``He_2k``: 0 for the plain average, 1 and 2 for the first two
-        ``q``-derivatives (see module docstring).
+        ``k`` in ``He_2k``: 0 for the plain average, 1 to 4 for the ``q``-derivatives
+        of that order (see module docstring).
     """
     params = dict(params or {})
     names = list(params)

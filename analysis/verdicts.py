@@ -1,0 +1,256 @@
+"""The rules that turn a measurement into a verdict, stated once.
+
+Verdicts
+--------
+``holds``
+    The measurement agrees with the prediction within 5 standard errors **and** is
+    resolved from the null the claim is about: ``|m - null| > 5 se``. The null is what
+    the measurement would be if the claimed effect were absent (zero for the
+    ``O(1/N)`` coefficients ``q~{1}`` and ``r``; the Gaussian part ``2 q^2`` for
+    ``N Var q_tilde``; the infinite-width value for ``log prod chi1``). A measurement
+    that cannot be told from the null confirms nothing.
+``fails``
+    It disagrees by more than ``5 se + budget``, where ``budget`` is the theory's own
+    next order at the widths used (:class:`Expansion`): a disagreement the next order
+    can explain is not a failure of the claim.
+``inconclusive``
+    Anything else, with the reason: not resolved from the null, within the next-order
+    budget, or an extrapolation whose widths do not follow ``a + b/N`` even after the
+    error is inflated.
+``outside regime``
+    No simulated width has the next order below :data:`RHO_MAX` of the effect tested;
+    the record names the width that would qualify.
+``not applicable``
+    The claim's hypothesis fails for the store (``V'(q*) = 1`` for expansions about a
+    stable fixed point; orthogonal weights for theory derived for Gaussian weights).
+
+The regime
+----------
+Every claim compares a width-scaled estimate ``Y_N`` with its ``O(1/N)`` prediction
+``P``; the next order gives ``Y_N = P + c/N + O(N^-2)`` with ``c`` from
+:mod:`theory.next_order`. The expansion parameter of the claim at width ``N`` is
+``rho = |c| / (N |P - null|)``: the next order relative to the effect tested. A width is
+in the regime when ``rho <= RHO_MAX = 0.1``. The budget at one width is the next order
+with the geometric tail of the orders after it, ``|c|/N / (1 - rho)``; after a fit
+``a + b/N`` (``+ c/N^2``) the order left out is ``|P - null| rho_min^k`` (``k`` fitted
+terms, ``rho_min`` at the smallest width used).
+
+Inequalities and identities have their own rules (:func:`upper_bound`,
+:func:`identity`); stability and instability are judged by :func:`stability_verdict`
+and :func:`instability_verdict`, each of which gives ``fails`` on its negation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+SIGMAS = 5.0
+#: two-sided tail of a 5-sigma Gaussian test: the false-failure probability per comparison
+FALSE_ALARM = 2.0 * stats.norm.sf(SIGMAS)
+#: largest next order, relative to the effect tested, at which a width enters a verdict
+RHO_MAX = 0.1
+VERDICTS = ("holds", "fails", "inconclusive", "outside regime", "not applicable")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    reason: str
+
+    def __post_init__(self):
+        if self.name not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.name!r}")
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """``Y_N = prediction + next / N + O(N^-2)`` for a claim whose effect is ``prediction - null``."""
+
+    prediction: float
+    null: float
+    next: float
+
+    @property
+    def gap(self) -> float:
+        return abs(self.prediction - self.null)
+
+    def rho(self, width) -> float:
+        """The claim's expansion parameter at ``width`` (``inf`` when the effect is zero)."""
+        if self.gap == 0.0:
+            return math.inf
+        return abs(self.next) / (float(width) * self.gap)
+
+    def in_regime(self, width) -> bool:
+        return self.rho(width) <= RHO_MAX
+
+    def min_width(self) -> int:
+        """The smallest width in the regime."""
+        if self.gap == 0.0:
+            return 0
+        return max(2, math.ceil(abs(self.next) / (RHO_MAX * self.gap)))
+
+    def budget(self, width) -> float:
+        rho = self.rho(width)
+        return abs(self.next) / float(width) / (1.0 - rho) if rho < 1.0 else math.inf
+
+
+def agreement(measured: float, se: float, predicted: float, null: float = 0.0, budget: float = 0.0) -> Verdict:
+    """``holds`` / ``fails`` / ``inconclusive`` for an equality claim (module docstring)."""
+    if not (np.isfinite(measured) and np.isfinite(se) and np.isfinite(predicted)):
+        return Verdict("inconclusive", "no finite measurement")
+    off = abs(measured - predicted)
+    if off > SIGMAS * se + budget:
+        return Verdict("fails", f"off by {off / se:.1f} se, beyond 5 se + the next-order budget {budget:.3g}")
+    if off > SIGMAS * se:
+        return Verdict("inconclusive", f"off by {off / se:.1f} se, within the next-order budget {budget:.3g}")
+    if abs(measured - null) <= SIGMAS * se:
+        return Verdict("inconclusive", f"not resolved from the null {null:.4g} (5 se = {SIGMAS * se:.3g})")
+    return Verdict("holds", f"within {off / se:.1f} se of the prediction, {abs(measured - null) / se:.1f} se from the null")
+
+
+def verdict(measured: float, se: float, predicted: float, null: float = 0.0, budget: float = 0.0) -> str:
+    """The name of :func:`agreement`'s verdict."""
+    return agreement(measured, se, predicted, null, budget).name
+
+
+def upper_bound(measured_abs: float, se: float, bound: float, budget: float = 0.0) -> Verdict:
+    """``|x| <= bound``: fails when violated beyond ``5 se + budget``; holds when not violated
+    beyond 5 se and the test has the power to see a violation of the bound's own size
+    (``5 se < bound``)."""
+    if not (np.isfinite(measured_abs) and np.isfinite(se) and np.isfinite(bound)):
+        return Verdict("inconclusive", "no finite bound or measurement")
+    excess = measured_abs - bound
+    if excess > SIGMAS * se + budget:
+        return Verdict("fails", f"exceeds the bound by {excess / se:.1f} se, beyond the next-order budget {budget:.3g}")
+    if excess > SIGMAS * se:
+        return Verdict("inconclusive", f"exceeds the bound by {excess / se:.1f} se, within the next-order budget")
+    if SIGMAS * se >= bound:
+        return Verdict("inconclusive", f"5 se = {SIGMAS * se:.3g} is not below the bound {bound:.4g}: no power")
+    return Verdict("holds", f"below the bound + 5 se; 5 se = {SIGMAS * se:.3g} < bound {bound:.4g}")
+
+
+def identity(deviation: float, tolerance: float) -> Verdict:
+    """An exact identity: holds to rounding (``deviation <= tolerance``) or fails."""
+    if np.isfinite(deviation) and deviation <= tolerance:
+        return Verdict("holds", f"largest deviation {deviation:.2g} <= {tolerance:g}")
+    return Verdict("fails", f"largest deviation {deviation:.3g} > {tolerance:g}")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The in-regime estimate of a claim: the value, its (inflated) standard error, the
+    next-order budget, the widths used and how it was obtained; ``verdict`` is set when
+    the fit itself decides (``outside regime`` or an inconsistent fit)."""
+
+    value: float
+    se: float
+    budget: float
+    widths: tuple[int, ...]
+    method: str
+    chi2_dof: float = math.nan
+    verdict: Verdict | None = None
+
+
+def fit_inverse_width(widths, y, se, terms: int = 2) -> tuple[float, float, float, int]:
+    """Weighted least squares ``y = a + b/N (+ c/N^2)``: ``(a, se_a, chi2, dof)``."""
+    x = 1.0 / np.asarray(widths, float)
+    w = 1.0 / np.asarray(se, float) ** 2
+    design = np.stack([x**k for k in range(terms)], axis=1)
+    cov = np.linalg.inv(design.T @ (design * w[:, None]))
+    coef = cov @ (design.T @ (w * np.asarray(y, float)))
+    resid = np.asarray(y, float) - design @ coef
+    return float(coef[0]), float(np.sqrt(cov[0, 0])), float(np.sum(w * resid**2)), len(x) - terms
+
+
+def in_regime_limit(widths, values, ses, expansion: Expansion) -> Limit:
+    """The estimate a verdict is made from, using only widths in the regime.
+
+    None in the regime: ``outside regime``. One: its value, with the next-order budget
+    at that width. Two or more: the fit ``a + b/N`` (``+ c/N^2`` from four widths),
+    its standard error inflated by ``sqrt(chi2/dof)`` when that exceeds 1; a fit whose
+    chi-square is improbable at 5 sigma (``p < FALSE_ALARM``) with every affordable term
+    is ``inconclusive``.
+    """
+    widths = np.asarray(widths, int)
+    values, ses = np.asarray(values, float), np.asarray(ses, float)
+    ok = np.isfinite(values) & np.isfinite(ses) & (ses > 0) & np.array([expansion.in_regime(n) for n in widths], bool)
+    used = widths[ok]
+    if used.size == 0:
+        n_min = expansion.min_width()
+        return Limit(math.nan, math.nan, math.nan, (), "no width in the regime",
+                     verdict=Verdict("outside regime", f"next order / effect = {expansion.rho(widths.max()):.2g} at N = "
+                                     f"{widths.max()} (needs <= {RHO_MAX:g}): width N >= {n_min} qualifies"))
+    if used.size == 1:
+        n = int(used[0])
+        return Limit(float(values[ok][0]), float(ses[ok][0]), expansion.budget(n), (n,), f"at N = {n} (the only width in the regime)")
+    rho_min = expansion.rho(used.min())
+    for terms in (2, 3) if used.size >= 4 else (2,):
+        a, se_a, chi2, dof = fit_inverse_width(used, values[ok], ses[ok], terms)
+        chi2_dof = chi2 / dof if dof > 0 else math.nan
+        consistent = dof == 0 or stats.chi2.sf(chi2, dof) >= FALSE_ALARM
+        if consistent:
+            break
+    inflate = math.sqrt(chi2_dof) if np.isfinite(chi2_dof) and chi2_dof > 1.0 else 1.0
+    fit = " + c/N^2" if terms == 3 else ""
+    method = f"fit a + b/N{fit} over N = {list(map(int, used))}" + (f", se inflated by {inflate:.2f}" if inflate > 1 else "")
+    limit = Limit(a, se_a * inflate, expansion.gap * rho_min**terms, tuple(map(int, used)), method, chi2_dof)
+    if not consistent:
+        return dataclasses.replace(limit, verdict=Verdict(
+            "inconclusive", f"the widths do not follow a + b/N{fit}: chi2/dof = {chi2_dof:.3g} with {dof} dof"))
+    return limit
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Depth-growth statistics of one configuration at one width: the fraction of networks
+    that left ``[q*/K, K q*]`` by layer ``L`` (``escaped``) and the ratio of the spread of
+    ``log q_cond`` at layer ``L`` to that at ``L/2`` (``growth``), with standard errors."""
+
+    escaped: float
+    escaped_se: float
+    growth: float
+    growth_se: float
+    networks: int
+
+
+def _difference(a: float, b: float, se_a: float, se_b: float) -> tuple[float, float]:
+    return a - b, math.hypot(se_a, se_b)
+
+
+def instability_verdict(unclipped: Growth, reference: Growth, growth_unstable: float) -> Verdict:
+    """The claim "unstable at the EoC" (a ``V' = 1`` map): its variance grows with depth or
+    networks escape, more than in the stable ``reference`` at the same width and depth.
+    Holds when the escape fraction or the growth exceeds the reference's by 5 se; fails
+    when both agree with the reference within 5 se and the growth test had the power to
+    see half of the growth a ``V' = 1`` map predicts (``growth_unstable``)."""
+    de, se_e = _difference(unclipped.escaped, reference.escaped, unclipped.escaped_se, reference.escaped_se)
+    dg, se_g = _difference(unclipped.growth, reference.growth, unclipped.growth_se, reference.growth_se)
+    if de > SIGMAS * se_e:
+        return Verdict("holds", f"{unclipped.escaped:.3g} of networks escaped against {reference.escaped:.3g} ({de / se_e:.1f} se)")
+    if dg > SIGMAS * se_g:
+        return Verdict("holds", f"spread grows x{unclipped.growth:.3g} from L/2 to L against x{reference.growth:.3g} ({dg / se_g:.1f} se)")
+    if abs(de) <= SIGMAS * se_e and abs(dg) <= SIGMAS * se_g and SIGMAS * se_g <= 0.5 * (growth_unstable - reference.growth):
+        return Verdict("fails", f"no more escape or growth than the stable reference (growth x{unclipped.growth:.3g} "
+                                f"+- {unclipped.growth_se:.2g}; a V' = 1 map predicts x{growth_unstable:.3g})")
+    return Verdict("inconclusive", "neither resolved from the stable reference nor precise enough to rule instability out")
+
+
+def stability_verdict(clipped: Growth, growth_stable: float, growth_unstable: float) -> Verdict:
+    """The claim "stable at the EoC": the spread saturates (growth consistent with the
+    recursion's ``r^(L)/r^(L/2)``, ``growth_stable``) and escapes are not resolved from zero.
+    Fails when escapes or growth beyond ``growth_stable`` are resolved at 5 se; holds when
+    neither is and the growth test could have seen half of a ``V' = 1`` map's growth."""
+    if clipped.escaped > SIGMAS * clipped.escaped_se:
+        return Verdict("fails", f"{clipped.escaped:.3g} of networks escaped ({clipped.escaped / clipped.escaped_se:.1f} se)")
+    dg = clipped.growth - growth_stable
+    if dg > SIGMAS * clipped.growth_se:
+        return Verdict("fails", f"spread grows x{clipped.growth:.3g} from L/2 to L against x{growth_stable:.3g} ({dg / clipped.growth_se:.1f} se)")
+    if SIGMAS * clipped.growth_se <= 0.5 * (growth_unstable - growth_stable):
+        return Verdict("holds", f"spread saturates (x{clipped.growth:.3g} +- {clipped.growth_se:.2g} from L/2 to L; "
+                                f"a V' = 1 map: x{growth_unstable:.3g}); no resolved escape")
+    return Verdict("inconclusive", "growth not measured precisely enough to tell saturation from a V' = 1 map")
