@@ -328,3 +328,27 @@ def test_report_writes_everything(tmp_path):
     assert "data:image/png;base64," in html and "<table>" in html
     assert (tmp_path / "report" / "report.md").read_text().startswith("# Does the finite-width theory hold?")
     assert (tmp_path / "report" / "nlo_vs_layer.png").stat().st_size > 10_000
+
+
+def test_gaussian_weight_claims_are_not_applicable_to_orthogonal_stores(tmp_path):
+    """The 1/N theory is derived for Gaussian weights: on an orthogonal-weight store every
+    expansion claim says 'not applicable' (with the reason); the stability claim remains."""
+    ds = open_sweep(run(Sweep(activation=("crelu",), sparsity=(0.8,), q_star=(1.0,), vprime=(0.5,), width=(16,), depth=6,
+                              samples=60, sampler="dense", weights="orthogonal", seed=2), tmp_path / "o.zarr", progress=False))
+    claims = evaluate(ds)
+    expansion = [c for c in claims if c["claim"] not in ("stability", "scale_covariance")]
+    assert expansion and all(c["verdict"] == "not applicable" and "orthogonal" in c["reason"] for c in expansion)
+    assert [c["verdict"] for c in claims if c["claim"] == "stability"] != ["not applicable"]
+
+
+def test_plan_command_line(capsys):
+    """python -m analysis.plan prints a width, a network count and a runnable command per
+    claim; the widths it proposes are in each claim's regime; bad input is one line."""
+    from analysis.plan import main as plan_main
+
+    assert plan_main(["--vprime", "0.9", "--budget", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "r_recursion" in out and "python -m simulate.depth_sweep" in out and "--width 5700" in out
+    assert plan_main(["--vprime", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and err.count("\n") == 1
