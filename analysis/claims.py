@@ -32,7 +32,6 @@ Applicability is decided when a claim is built: the expansion claims need
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -41,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from analysis.estimators import growth, moments, nlo_coefficient, scaled_variance, stationary_nlo
-from analysis.expansions import ClaimTheory
+from analysis.expansions import MAX_DEAD, ClaimTheory
 from analysis.plan import requirement
 from analysis.sweep import solution_of
 from analysis.verdicts import (
@@ -127,7 +126,7 @@ class _Builder:
     """Builds the claims of one scale class (``members``, representative first)."""
 
     def __init__(self, ds, members, estimates):
-        self.ds, self.members, self.ci = ds, members, members[0]
+        self.ds, self.ci = ds, members[0]
         self.config = _config_label(ds, self.ci)
         self.depth = ds.sizes["layer"]
         self.widths = ds.width.values.astype(int)
@@ -147,17 +146,12 @@ class _Builder:
             claim.command_seconds = round(req.seconds, 1)
         return claim
 
-    def expansion_claim(self, name, statement, layer, exp: Expansion, values, ses, floor=2, bound=None) -> Claim:
+    def expansion_claim(self, name, statement, layer, exp: Expansion, values, ses, bound=None) -> Claim:
         reason = not_applicable_reason(self.ds, self.ci)
         if reason:
             return self.record(name, statement, layer, exp.prediction if bound is None else bound, math.nan, math.nan,
                                "not evaluated", Verdict("not applicable", reason))
-        ok = self.widths >= floor
-        limit = in_regime_limit(self.widths[ok], np.asarray(values)[ok], np.asarray(ses)[ok], exp)
-        regime = max(exp.min_width(), floor)
-        if limit.verdict is not None and limit.verdict.name == "outside regime" and floor > exp.min_width():
-            limit = dataclasses.replace(limit, verdict=Verdict(
-                "outside regime", f"networks with a layer that passes no gradient (chi1 = 0) bias the mean below N = {floor}"))
+        limit = in_regime_limit(self.widths, values, ses, exp)
         if bound is None:
             result = limit.verdict or agreement(limit.value, limit.se, exp.prediction, exp.null, limit.budget)
             prediction, measured = exp.prediction, limit.value
@@ -166,7 +160,7 @@ class _Builder:
             prediction, measured = bound, abs(limit.value)
         claim = self.record(name, statement, layer, prediction, measured, limit.se, limit.method, result,
                             null=exp.null, next_order_budget=limit.budget, widths_used=list(limit.widths),
-                            regime_width=int(regime))
+                            regime_width=exp.min_width())
         return self.settle(claim, name, layer)
 
     def per_layer(self) -> list[Claim]:
@@ -211,13 +205,13 @@ class _Builder:
         m = moments(self.ds.isel(config=[self.ci]), "log_prod_chi1").isel(config=0).sel(layer=self.depth)
         total = int(self.ds.attrs.get("samples", self.ds.sizes["sample"]))
         lead = float(self.ds.log_chi1_lead.isel(config=self.ci).sum())
-        alive = m["count"].values >= (1.0 - 1e-3) * total
+        alive = m["count"].values >= (1.0 - MAX_DEAD) * total
         values = np.where(alive, self.widths * (m["mean"].values - lead), np.nan)
         ses = np.where(alive, self.widths * m["sem"].values, np.nan)
         claim = self.expansion_claim(
             "log_prod_chi1_drift",
             "N (E log prod chi1 - sum log chi_1(q^(l))) -> sum coef^(l) over depth L: the O(L/N) drift (theory.log_chi1_drift)",
-            self.depth, self.theory.expansion("log_prod_chi1_drift"), values, ses, floor=self.theory.dead_width())
+            self.depth, self.theory.expansion("log_prod_chi1_drift"), values, ses)
         claim.extra["networks_with_a_dead_layer"] = [int(total - c) for c in m["count"].values]
         return claim
 
@@ -228,17 +222,16 @@ class _Builder:
         half = max(2, self.depth // 2)
         own = growth(ds, ci, wi, ESCAPE_FACTOR)
         unstable_growth = (self.depth - 1) / (half - 1)
-        act = self.config["activation"]
-        if float(ds.vprime[ci]) >= 1.0:
-            reference, ref_name = self._stable_reference(act, wi)
+        if not float(ds.vprime[ci]) < 1.0:
+            reference, ref_name = self._stable_reference(self.config["activation"], wi)
             result = instability_verdict(own, reference, unstable_growth)
+            predicted = unstable_growth
             statement = f"unstable at the EoC: networks escape [q*/{ESCAPE_FACTOR:g}, {ESCAPE_FACTOR:g} q*] or the spread of log q_cond grows with depth, beyond {ref_name}"
         else:
-            stable_growth = float(self.theory.r[-1] / self.theory.r[half - 1])
-            result = stability_verdict(own, stable_growth, unstable_growth)
+            predicted = float(self.theory.r[-1] / self.theory.r[half - 1])
+            result = stability_verdict(own, predicted, unstable_growth)
             statement = "stable at the EoC: the spread of log q_cond saturates with depth and no escape is resolved"
-        return self.record("stability", statement, self.depth, unstable_growth if float(ds.vprime[ci]) >= 1.0 else 1.0,
-                           own.growth, own.growth_se,
+        return self.record("stability", statement, self.depth, predicted, own.growth, own.growth_se,
                            f"Var log q_cond at layer L over layer L/2 = {half}, {own.networks} networks at N = {self.widths[wi]}",
                            result, extra={"escaped": own.escaped, "escaped_se": own.escaped_se, "width": int(self.widths[wi])})
 

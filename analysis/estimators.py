@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from analysis.verdicts import Growth, fit_inverse_width
 from simulate.moments import MOMENTS, chunk_moments, describe, reduce
 
 STATS = ("count", "mean", "var", "sem", "skewness", "kurtosis")
@@ -125,8 +126,6 @@ def extrapolate(estimate: xr.Dataset, dim: str = "width") -> xr.Dataset:
     error and the chi-square per degree of freedom of the fit (NaN with two widths: then
     the fit is exact and the residual cannot be judged). The verdicts fit only the widths
     in each claim's regime (:func:`analysis.verdicts.in_regime_limit`)."""
-    from analysis.verdicts import fit_inverse_width
-
     y = estimate["value"].transpose(..., dim).values
     se = estimate["se"].transpose(..., dim).values
     widths = estimate[dim].values
@@ -155,8 +154,6 @@ def growth(ds: xr.Dataset, ci: int, wi: int, factor: float = 10.0, max_samples: 
     ``Var(g)/g^2 = (m4_L/A^2 - 1 + m4_h/B^2 - 1 - 2 (m22/(A B) - 1)) / n``.
     A stable network's spread saturates (``g -> 1``); a ``V' = 1`` map's grows with depth.
     """
-    from analysis.verdicts import Growth
-
     sub = ds.isel(config=ci, width=wi)
     q_star = float(sub.q_star)
     depth = ds.sizes["layer"]

@@ -83,7 +83,9 @@ class ClaimTheory:
             gauss = 2.0 * float(self.q[i]) ** 2
             return Expansion(float(self.r[i]) + gauss, gauss, float(self.q_tilde_r2[i]))
         if claim == "log_prod_chi1_drift":
-            return Expansion(float(self.coef[: i + 1].sum()), 0.0, float(self.coef2[: i + 1].sum()))
+            return Expansion(float(self.coef[: i + 1].sum()), 0.0, float(self.coef2[: i + 1].sum()),
+                             floor=self.dead_width(i + 1),
+                             floor_reason="networks with a layer that passes no gradient (chi1 = 0) bias the mean")
         raise ValueError(f"no expansion for claim {claim!r}")
 
     def sd(self, claim: str, width: int, layer: int | None = None) -> float:

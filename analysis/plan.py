@@ -58,7 +58,7 @@ class Requirement:
     def command(self, activation: str, sparsity: float, q_star: float, vprime: float, depth: int) -> str:
         return (f"python -m simulate.depth_sweep --activation {activation} --sparsity {sparsity:g} --qstar {q_star:g} "
                 f"--vprime {vprime:.6g} --width {self.width} --depth {depth} --samples {self.networks} "
-                f"--out data/settle_{self.claim}.zarr")
+                f"--out data/settle_{activation}_s{sparsity:g}_q{q_star:g}_v{vprime:.3g}_{self.claim}.zarr")
 
 
 def round_up(x: float, digits: int = 2) -> int:
@@ -76,8 +76,7 @@ def cost_seconds(width: int, depth: int, networks: int) -> float:
 def requirement(theory: ClaimTheory, claim: str, layer: int | None = None) -> Requirement:
     """The smallest width in the regime of ``claim`` and the networks that resolve it there."""
     exp = theory.expansion(claim, layer)
-    floor = theory.dead_width(layer) if claim == "log_prod_chi1_drift" else 2
-    width = round_up(max(exp.min_width(), floor, MIN_WIDTH))
+    width = round_up(max(exp.min_width(), MIN_WIDTH))
     sd = theory.sd(claim, width, layer)
     networks = max(MIN_NETWORKS, math.ceil((2.0 * SIGMAS * sd / exp.gap) ** 2)) if exp.gap > 0 else MIN_NETWORKS
     return Requirement(claim, width, networks, cost_seconds(width, theory.depth, networks), exp.rho(width))
@@ -107,12 +106,13 @@ def auto_widths(solutions: list[EoCSolution], depth: int) -> tuple[int, ...]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.plan", description=__doc__.splitlines()[0])
-    parser.add_argument("--activation", default="crelu")
-    parser.add_argument("--sparsity", nargs="+", type=float, default=[0.85])
-    parser.add_argument("--qstar", nargs="+", type=float, default=[1.0])
+    parser.add_argument("--activation", default="crelu", help="activation family (default crelu)")
+    parser.add_argument("--sparsity", nargs="+", type=float, default=[0.85], help="target sparsities s (default 0.85)")
+    parser.add_argument("--qstar", nargs="+", type=float, default=[1.0],
+                        help="fixed-point variances q* (default 1; at fixed s and V' the plan scales with q*)")
     parser.add_argument("--vprime", nargs="+", type=float, help="target V'(q*) (default 0.5 0.7 0.9)")
     parser.add_argument("--m", nargs="+", type=float, help="clipping values m instead of --vprime")
-    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--depth", type=int, default=100, help="number of layers L (default 100)")
     parser.add_argument("--budget", type=float, help="seconds available: mark the claims that fit")
     args = parser.parse_args(argv)
     targets = [(None, m) for m in args.m] if args.m else [(v, None) for v in (args.vprime or [0.5, 0.7, 0.9])]

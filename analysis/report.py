@@ -22,7 +22,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 
 from analysis.claims import evaluate, tally
 from analysis.figures import VALIDATION_FIGURES
@@ -138,7 +137,7 @@ def _markdown(blocks) -> str:
 def _html(blocks) -> str:
     parts = ["<!doctype html><meta charset='utf-8'><title>Finite-width validation report</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:12px}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}td:last-child{font-weight:bold}img{max-width:100%}</style>"]
+             "td,th{border:1px solid #ccc;padding:2px 6px}td.verdict{font-weight:bold}img{max-width:100%}</style>"]
     for kind, body in blocks:
         if kind in ("h1", "h2", "p"):
             parts.append(f"<{kind}>{html.escape(body)}</{kind}>")
@@ -147,7 +146,9 @@ def _html(blocks) -> str:
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
             for r in rows:
                 style = " style='background:#fdd'" if "FAILS" in r else ""
-                parts.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>")
+                parts.append(f"<tr{style}>" + "".join(
+                    f"<td class='verdict'>{html.escape(c)}</td>" if h == "verdict" else f"<td>{html.escape(c)}</td>"
+                    for h, c in zip(head, r)) + "</tr>")
             parts.append("</table>")
         elif kind == "img":
             name, path = body

@@ -69,11 +69,17 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Expansion:
-    """``Y_N = prediction + next / N + O(N^-2)`` for a claim whose effect is ``prediction - null``."""
+    """``Y_N = prediction + next / N + O(N^-2)`` for a claim whose effect is ``prediction - null``.
+
+    ``floor`` is a width below which the expansion fails for a reason no order of it
+    sees (``floor_reason``; e.g. layers that pass no gradient for ``log chi1``).
+    """
 
     prediction: float
     null: float
     next: float
+    floor: int = 2
+    floor_reason: str = ""
 
     @property
     def gap(self) -> float:
@@ -86,13 +92,21 @@ class Expansion:
         return abs(self.next) / (float(width) * self.gap)
 
     def in_regime(self, width) -> bool:
-        return self.rho(width) <= RHO_MAX
+        return width >= self.floor and self.rho(width) <= RHO_MAX
 
     def min_width(self) -> int:
         """The smallest width in the regime."""
         if self.gap == 0.0:
-            return 0
-        return max(2, math.ceil(abs(self.next) / (RHO_MAX * self.gap)))
+            return self.floor
+        return max(self.floor, math.ceil(abs(self.next) / (RHO_MAX * self.gap)))
+
+    def outside_reason(self, width) -> str:
+        """Why ``width`` is not in the regime, and which width is."""
+        if width < self.floor:
+            why = f"{self.floor_reason} below N = {self.floor}"
+        else:
+            why = f"next order / effect = {self.rho(width):.2g} at N = {width} (needs <= {RHO_MAX:g})"
+        return f"{why}: width N >= {self.min_width()} qualifies"
 
     def budget(self, width) -> float:
         rho = self.rho(width)
@@ -178,13 +192,15 @@ def in_regime_limit(widths, values, ses, expansion: Expansion) -> Limit:
     """
     widths = np.asarray(widths, int)
     values, ses = np.asarray(values, float), np.asarray(ses, float)
-    ok = np.isfinite(values) & np.isfinite(ses) & (ses > 0) & np.array([expansion.in_regime(n) for n in widths], bool)
+    regime = np.array([expansion.in_regime(n) for n in widths], bool)
+    ok = np.isfinite(values) & np.isfinite(ses) & (ses > 0) & regime
     used = widths[ok]
-    if used.size == 0:
-        n_min = expansion.min_width()
+    if not regime.any():
         return Limit(math.nan, math.nan, math.nan, (), "no width in the regime",
-                     verdict=Verdict("outside regime", f"next order / effect = {expansion.rho(widths.max()):.2g} at N = "
-                                     f"{widths.max()} (needs <= {RHO_MAX:g}): width N >= {n_min} qualifies"))
+                     verdict=Verdict("outside regime", expansion.outside_reason(int(widths.max()))))
+    if used.size == 0:
+        return Limit(math.nan, math.nan, math.nan, (), "no finite measurement in the regime",
+                     verdict=Verdict("inconclusive", f"no finite measurement at the widths in the regime {list(map(int, widths[regime]))}"))
     if used.size == 1:
         n = int(used[0])
         return Limit(float(values[ok][0]), float(ses[ok][0]), expansion.budget(n), (n,), f"at N = {n} (the only width in the regime)")
