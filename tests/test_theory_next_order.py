@@ -6,7 +6,7 @@ from scipy import stats
 
 from theory import get_activation, solve_eoc
 from theory.maps import VarianceMap
-from theory.next_order import gaussian_derivative, log_chi1_next_order, next_order_recursion
+from theory.next_order import dphi_power, phi_power, unit_average, log_chi1_next_order, next_order_recursion
 
 
 def test_relu_is_exact():
@@ -43,7 +43,7 @@ def test_high_q_derivatives_match_differences_of_the_closed_form(dq):
     act, h = sol.activation, 1e-3
     f = lambda q: act.expect("phi2", q, dq=2)  # noqa: E731
     fd = (f(1 + h) - f(1 - h)) / (2 * h) if dq == 3 else (f(1 + h) - 2 * f(1.0) + f(1 - h)) / h**2
-    assert float(gaussian_derivative(sol.variance_map, "phi", 2, 1.0, dq)) == pytest.approx(float(fd), rel=1e-4)
+    assert float(unit_average(sol.variance_map, phi_power(2), 1.0, dq)) == pytest.approx(float(fd), rel=1e-4)
 
 
 def test_next_order_is_scale_covariant():

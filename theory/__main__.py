@@ -1,6 +1,7 @@
 """Command line of the theory package.
 
     python -m theory eoc --activation crelu --sparsity 0.85 --qstar 1 --vprime 0.7 [--json]
+    python -m theory products --activation crelu --sparsity 0.85 --qstar 1 --vprime 0.7 --width 300 --depth 100 [--json]
     python -m theory table
 """
 
@@ -12,6 +13,7 @@ import sys
 
 from theory.activations import FAMILIES
 from theory.eoc import EoCError, solve_eoc
+from theory.products import SOURCES, products_record
 from theory.tables import TABLES, compare_table, format_table
 
 _LABELS = {
@@ -36,16 +38,25 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     eoc = sub.add_parser("eoc", help="solve the Edge-of-Chaos initialisation")
-    eoc.add_argument("--activation", required=True, choices=sorted(FAMILIES), help="activation family")
-    eoc.add_argument("--sparsity", type=float, required=True, help="target fraction of zero activations s in (0, 1)")
-    eoc.add_argument("--qstar", type=float, default=1.0, help="fixed-point variance q* > 0 (default 1)")
-    clip = eoc.add_mutually_exclusive_group()
-    clip.add_argument("--vprime", type=float, help="target V'(q*) in (0, 1) for clipped families")
-    clip.add_argument("--m", type=float, help="clipping value m instead of --vprime")
-    eoc.add_argument("--json", action="store_true", help="print one JSON object")
+    _network_arguments(eoc)
+    products = sub.add_parser("products", help="distribution of log prod chi1 and of the back-propagated norm at width N")
+    _network_arguments(products)
+    products.add_argument("--width", type=int, required=True, help="width N of every layer (>= 2)")
+    products.add_argument("--depth", type=int, required=True, help="depth L (>= 2)")
+    products.add_argument("--K", type=float, default=10.0, help="Definition 2.1 band: prod chi1 in [1/K, K] (default 10)")
 
     sub.add_parser("table", help="published theory columns beside their computation")
     return parser
+
+
+def _network_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activation", required=True, choices=sorted(FAMILIES), help="activation family")
+    p.add_argument("--sparsity", type=float, required=True, help="target fraction of zero activations s in (0, 1)")
+    p.add_argument("--qstar", type=float, default=1.0, help="fixed-point variance q* > 0 (default 1)")
+    clip = p.add_mutually_exclusive_group()
+    clip.add_argument("--vprime", type=float, help="target V'(q*) in (0, 1) for clipped families")
+    clip.add_argument("--m", type=float, help="clipping value m instead of --vprime")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,10 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\n\n".join(format_table(name, compare_table(name)) for name in TABLES))
         return 0
     try:
+        if args.command == "products":
+            _check_products(args)
         sol = solve_eoc(args.activation, args.sparsity, args.qstar, vprime=args.vprime, m=args.m)
     except EoCError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.command == "products":
+        return _print_products(sol, args)
     record = sol.as_dict()
     if args.json:
         print(json.dumps(record))
@@ -67,6 +82,35 @@ def main(argv: list[str] | None = None) -> int:
         value = record[key]
         shown = "n/a (needs 0 < V'(q*) < 1)" if value is None else (value if isinstance(value, str) else f"{value:.10g}")
         print(f"  {label:<28} {shown}")
+    return 0
+
+
+def _check_products(args) -> None:
+    if args.width < 2:
+        raise EoCError(f"--width must be an integer >= 2, got {args.width}")
+    if args.depth < 2:
+        raise EoCError(f"--depth must be an integer >= 2, got {args.depth}")
+    if not args.K > 1.0:
+        raise EoCError(f"--K must be > 1, got {args.K:g}")
+
+
+def _print_products(sol, args) -> int:
+    record = products_record(sol, args.width, args.depth, args.K)
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    n, depth = args.width, args.depth
+    print(f"log prod chi1 and log |delta^(1)|^2: {sol.activation_name}, s = {sol.sparsity:g}, q* = {sol.q_star:g}, "
+          f"V'(q*) = {float(sol.vprime):.6g}, N = {n}, L = {depth}")
+    print(f"  E log prod chi1          {record['log_prod_chi1_mean']:.6g}   (next order {record['log_prod_chi1_mean_next']:+.3g})")
+    print(f"  Var log prod chi1        {record['log_prod_chi1_var']:.6g}   (next order {record['log_prod_chi1_var_next']:+.3g})")
+    for name in SOURCES:
+        print(f"    {name:<22} {record['log_prod_chi1_var_' + name]:.6g}")
+    print(f"  E log |delta^(1)|^2      {record['log_back_norm2_mean']:.6g}")
+    print(f"  Var log |delta^(1)|^2    {record['log_back_norm2_var']:.6g}   (gradient noise {record['log_back_norm2_var_gradient']:.4g})")
+    print(f"  P(prod chi1 in [1/K, K]) {record['stable_fraction']:.4g}   (K = {args.K:g}, log-normal)")
+    if record["validity"]:
+        print(f"  caution: {record['validity']}")
     return 0
 
 

@@ -59,16 +59,26 @@ from theory.maps import VarianceMap
 from theory.quadrature import gaussian_expect
 
 
-def gaussian_derivative(vmap: VarianceMap, base: str, power: int, q, dq: int = 0) -> np.ndarray:
-    """``d^dq/dq^dq <f^power>_q`` with ``f = phi`` (``base="phi"``) or ``phi'`` (``"dphi"``),
-    ``dq <= 4``, by the kink-splitting quadrature (:mod:`theory.quadrature`)."""
+def unit_average(vmap: VarianceMap, f, q, dq: int = 0) -> np.ndarray:
+    """``d^dq/dq^dq <f(h, phi(h), phi'(h))>_q``, ``h ~ N(0, q)``, ``dq <= 4``: one unit's
+    Gaussian average and its ``q``-derivatives by the kink-splitting quadrature
+    (:mod:`theory.quadrature`; ``f`` is a NumPy expression of its three arguments)."""
     act = vmap.activation
-    fn = act._dphi if base == "dphi" else act._phi
     q = np.asarray(q, float)
     (avg,) = gaussian_expect(
-        [lambda x, **p: fn(x, **p) ** power], act.kinks, params=act.params, std=np.sqrt(q), hermite=dq
+        [lambda x, **p: f(x, act._phi(x, **p), act._dphi(x, **p))], act.kinks, params=act.params, std=np.sqrt(q), hermite=dq
     )
     return avg / (2.0 * q) ** dq
+
+
+def phi_power(k: int):
+    """``phi^k`` as a :func:`unit_average` integrand."""
+    return lambda x, f, d: f**k
+
+
+def dphi_power(k: int):
+    """``phi'^k`` as a :func:`unit_average` integrand."""
+    return lambda x, f, d: d**k
 
 
 @dataclass(frozen=True)
@@ -93,20 +103,40 @@ class NextOrder:
         return self.r2 + 4.0 * self.q * self.q1 + 2.0 * self.r
 
 
+@dataclass(frozen=True)
+class ChainCoefficients:
+    """The Taylor coefficients of the ``q_cond`` chain at each ``q`` (module docstring):
+    ``a, b, c, d = V', V'', V''', V''''``; ``s1, s2 = S', S''``; ``t = T``."""
+
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    t: np.ndarray
+
+
+def chain_coefficients(vmap: VarianceMap, q) -> ChainCoefficients:
+    """:class:`ChainCoefficients` at every ``q``."""
+    q = np.asarray(q, float)
+    w2 = vmap.sigma_w2
+    dv = [w2 * unit_average(vmap, phi_power(2), q, k) for k in range(1, 5)]
+    p2, p4, p6 = (unit_average(vmap, phi_power(k), q) for k in (2, 4, 6))
+    dp2, ddp2 = (unit_average(vmap, phi_power(2), q, k) for k in (1, 2))
+    dp4, ddp4 = (unit_average(vmap, phi_power(4), q, k) for k in (1, 2))
+    s1 = w2**2 * (dp4 - 2.0 * p2 * dp2)
+    s2 = w2**2 * (ddp4 - 2.0 * dp2**2 - 2.0 * p2 * ddp2)
+    t = w2**3 * (p6 - 3.0 * p4 * p2 + 2.0 * p2**3)
+    return ChainCoefficients(*dv, s1, s2, t)
+
+
 def next_order_recursion(vmap: VarianceMap, q: np.ndarray) -> NextOrder:
     """The ``O(1/N^2)`` recursions (module docstring) along ``q = q^(1..L)``."""
     q = np.asarray(q, float)
     r, q1 = nlo_recursion(vmap, q)
-    w2 = vmap.sigma_w2
-    a, b = vmap.dV(q), vmap.d2V(q)
-    c = w2 * gaussian_derivative(vmap, "phi", 2, q, 3)
-    d = w2 * gaussian_derivative(vmap, "phi", 2, q, 4)
-    p2, p4, p6 = (gaussian_derivative(vmap, "phi", k, q) for k in (2, 4, 6))
-    dp2, ddp2 = (gaussian_derivative(vmap, "phi", 2, q, k) for k in (1, 2))
-    dp4, ddp4 = (gaussian_derivative(vmap, "phi", 4, q, k) for k in (1, 2))
-    s1 = w2**2 * (dp4 - 2.0 * p2 * dp2)
-    s2 = w2**2 * (ddp4 - 2.0 * dp2**2 - 2.0 * p2 * ddp2)
-    t = w2**3 * (p6 - 3.0 * p4 * p2 + 2.0 * p2**3)
+    ch = chain_coefficients(vmap, q)
+    a, b, c, d, s1, s2, t = ch.a, ch.b, ch.c, ch.d, ch.s1, ch.s2, ch.t
     q2, r2, k3 = (np.zeros_like(r) for _ in range(3))
     for i in range(1, q.shape[0]):
         j = i - 1
@@ -122,29 +152,50 @@ def next_order_recursion(vmap: VarianceMap, q: np.ndarray) -> NextOrder:
     return NextOrder(q=q, q1=q1, r=r, q2=q2, r2=r2, kappa3=k3)
 
 
-def log_chi1_next_order(vmap: VarianceMap, q: np.ndarray) -> np.ndarray:
-    """``coef2^(l)``: the coefficient of ``1/N^2`` in ``E log chi1^(l)`` (module docstring)."""
+@dataclass(frozen=True)
+class LogChi1Law:
+    """The law of ``log chi1`` given ``q_cond = q`` (module docstring), arrays over layers.
+
+    ``dlog``: ``d^k/dq^k log chi_1(q)`` for ``k = 1..4``; ``c2``, ``c3``: the relative
+    second and third cumulants of ``phi'^2`` (``E[log chi1 | q] = log chi_1 - c2/(2N) +
+    (c3/3 - 3 c2^2/4)/N^2``); ``dc2``: ``c2'`` and ``c2''``.
+    """
+
+    dlog: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    c2: np.ndarray
+    dc2: tuple[np.ndarray, np.ndarray]
+    c3: np.ndarray
+
+
+def log_chi1_law(vmap: VarianceMap, q: np.ndarray) -> LogChi1Law:
+    """:class:`LogChi1Law` at every ``q`` of the trajectory."""
     q = np.asarray(q, float)
-    nxt = next_order_recursion(vmap, q)
-    chi = [gaussian_derivative(vmap, "dphi", 2, q, k) for k in range(5)]  # <phi'^2> and 4 derivatives
-    u = [chi[k] / chi[0] for k in range(5)]
-    g0 = (
+    b2 = [unit_average(vmap, dphi_power(2), q, k) for k in range(5)]  # <phi'^2> and 4 derivatives
+    u = [b2[k] / b2[0] for k in range(5)]
+    dlog = (
         u[1],
         u[2] - u[1] ** 2,
         u[3] - 3.0 * u[1] * u[2] + 2.0 * u[1] ** 3,
         u[4] - 4.0 * u[1] * u[3] - 3.0 * u[2] ** 2 + 12.0 * u[1] ** 2 * u[2] - 6.0 * u[1] ** 4,
     )
-    a4 = [gaussian_derivative(vmap, "dphi", 4, q, k) for k in range(3)]
-    b2 = chi[:3]
+    a4 = [unit_average(vmap, dphi_power(4), q, k) for k in range(3)]
     dc2 = (
         a4[1] / b2[0] ** 2 - 2.0 * a4[0] * b2[1] / b2[0] ** 3,
         a4[2] / b2[0] ** 2 - 4.0 * a4[1] * b2[1] / b2[0] ** 3 - 2.0 * a4[0] * b2[2] / b2[0] ** 3
         + 6.0 * a4[0] * b2[1] ** 2 / b2[0] ** 4,
     )
-    c2 = a4[0] / b2[0] ** 2 - 1.0
-    a6 = gaussian_derivative(vmap, "dphi", 6, q)
+    a6 = unit_average(vmap, dphi_power(6), q)
     c3 = (a6 - 3.0 * a4[0] * b2[0] + 2.0 * b2[0] ** 3) / b2[0] ** 3
-    g2 = c3 / 3.0 - 0.75 * c2**2
+    return LogChi1Law(dlog, a4[0] / b2[0] ** 2 - 1.0, dc2, c3)
+
+
+def log_chi1_next_order(vmap: VarianceMap, q: np.ndarray) -> np.ndarray:
+    """``coef2^(l)``: the coefficient of ``1/N^2`` in ``E log chi1^(l)`` (module docstring)."""
+    q = np.asarray(q, float)
+    nxt = next_order_recursion(vmap, q)
+    law = log_chi1_law(vmap, q)
+    g0, dc2 = law.dlog, law.dc2
+    g2 = law.c3 / 3.0 - 0.75 * law.c2**2
     q1, r, q2, r2, k3 = nxt.q1, nxt.r, nxt.q2, nxt.r2, nxt.kappa3
     return (
         g0[0] * q2
@@ -162,8 +213,8 @@ def active_unit_count(vmap: VarianceMap, q, width: int) -> np.ndarray:
     the gradient (for CReLU, ``N p / (1 - p)`` with ``p`` the active fraction). The
     expansion of ``E log chi1`` is a series in its inverse."""
     q = np.asarray(q, float)
-    mu1 = gaussian_derivative(vmap, "dphi", 2, q)
-    mu2 = gaussian_derivative(vmap, "dphi", 4, q)
+    mu1 = unit_average(vmap, dphi_power(2), q)
+    mu2 = unit_average(vmap, dphi_power(4), q)
     return width / (mu2 / mu1**2 - 1.0)
 
 
