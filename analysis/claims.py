@@ -39,10 +39,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import xarray as xr
 
-from analysis.estimators import growth, moments, nlo_coefficient, scaled_variance, stationary_nlo
+from analysis.estimators import growth, log_prod_chi1, moments, nlo_coefficient, scaled_variance, stationary_nlo
 from analysis.expansions import MAX_DEAD, ClaimTheory
 from analysis.plan import requirement
 from analysis.sweep import solution_of
+from theory.products import SOURCES, stable_fraction
 from analysis.verdicts import (
     Expansion,
     Growth,
@@ -58,6 +59,10 @@ from analysis.verdicts import (
 #: the clipped family that restores stability to each V' = 1 family (ICLR 2024)
 CLIPPED = {"relu_tau": "crelu", "st": "cst", "hardshrink": "chardshrink"}
 ESCAPE_FACTOR = 10.0
+#: the band of arXiv Definition 2.1 made quantitative: prod chi1 in [1/K, K]
+STABLE_K = 10.0
+#: networks read per width for the Definition 2.1 fraction (memory stays bounded)
+MAX_FRACTION_SAMPLES = 100_000
 
 
 @dataclass
@@ -198,21 +203,115 @@ class _Builder:
             start, exp, values, ses, bound=float(self.ds.bound[self.ci]))
         return [stationary, bound]
 
-    def drift(self) -> Claim:
-        """``N (E log prod_{k<=L} chi1 - sum log chi_1(q^(k))) -> sum coef^(k)``; widths where
-        more than :data:`analysis.expansions.MAX_DEAD` of the networks passed no gradient
-        at some layer are left out (the survivors' mean is biased)."""
-        m = moments(self.ds.isel(config=[self.ci]), "log_prod_chi1").isel(config=0).sel(layer=self.depth)
+    def _alive(self, count) -> np.ndarray:
+        """Widths at which at most :data:`analysis.expansions.MAX_DEAD` of the networks passed
+        no gradient at some layer (elsewhere the survivors' moments are biased)."""
         total = int(self.ds.attrs.get("samples", self.ds.sizes["sample"]))
-        lead = float(self.ds.log_chi1_lead.isel(config=self.ci).sum())
-        alive = m["count"].values >= (1.0 - MAX_DEAD) * total
+        return np.asarray(count) >= (1.0 - MAX_DEAD) * total
+
+    def _moments(self, name: str, layer: int) -> xr.Dataset:
+        return moments(self.ds.isel(config=[self.ci]), name).isel(config=0).sel(layer=layer)
+
+    def drift(self) -> Claim:
+        """``N (E log prod_{k<=L} chi1 - sum log chi_1(q^(k))) -> sum coef^(k)``."""
+        m = self._moments("log_prod_chi1", self.depth)
+        lead = float(self.theory.products.lead[-1])
+        alive = self._alive(m["count"].values)
         values = np.where(alive, self.widths * (m["mean"].values - lead), np.nan)
         ses = np.where(alive, self.widths * m["sem"].values, np.nan)
         claim = self.expansion_claim(
             "log_prod_chi1_drift",
             "N (E log prod chi1 - sum log chi_1(q^(l))) -> sum coef^(l) over depth L: the O(L/N) drift (theory.log_chi1_drift)",
             self.depth, self.theory.expansion("log_prod_chi1_drift"), values, ses)
+        total = int(self.ds.attrs.get("samples", self.ds.sizes["sample"]))
         claim.extra["networks_with_a_dead_layer"] = [int(total - c) for c in m["count"].values]
+        return claim
+
+    def _scaled_variance(self, name: str, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        m = self._moments(name, layer)
+        alive = self._alive(m["count"].values)
+        est = scaled_variance(self.ds.isel(config=[self.ci]), name).isel(config=0).sel(layer=layer)
+        return np.where(alive, est.value.values, np.nan), np.where(alive, est.se.values, np.nan)
+
+    def products(self) -> list[Claim]:
+        """The distribution of ``log prod chi1`` (and, in ``--backward`` stores, of the
+        back-propagated norm) against :mod:`theory.products`."""
+        prod = self.theory.products
+        variance = self.expansion_claim(
+            "log_prod_chi1_variance",
+            "N Var log prod chi1 -> sampling + propagated + covariance over depth L (theory.products)",
+            self.depth, self.theory.expansion("log_prod_chi1_variance"), *self._scaled_variance("log_prod_chi1", self.depth))
+        variance.extra["sources"] = {name: float(getattr(prod, name)[-1]) for name in SOURCES}
+        out = [variance, self.stable_fraction()]
+        if "back_norm2" not in self.ds:
+            return out
+        back = self.theory.back
+        m = self._moments("log_back_norm2", 1)
+        alive = self._alive(m["count"].values)
+        mean = self.expansion_claim(
+            "back_norm2_mean",
+            "N (E log |delta^(1)|^2 - sum_(l<L) log chi_1) -> forward drift + gradient noise + conditioning "
+            "(theory.products)",
+            1, self.theory.expansion("back_norm2_mean"),
+            np.where(alive, self.widths * (m["mean"].values - back.lead), np.nan),
+            np.where(alive, self.widths * m["sem"].values, np.nan))
+        mean.extra["terms"] = {"forward": back.forward_drift, "gradient": back.gradient_drift, "conditioning": back.conditioning}
+        mean.extra["next_order_note"] = ("next order: forward and gradient noise derived; the conditioning term's "
+                                         "estimated as its value times max(|q~{2}/q~{1}|, |r2/r|)")
+        var = self.expansion_claim(
+            "back_norm2_variance",
+            "N Var log |delta^(1)|^2 -> N Var log prod_(l<L) chi1 + 2 sum_(l<L) (1 + c2) (theory.products)",
+            1, self.theory.expansion("back_norm2_variance"), *self._scaled_variance("log_back_norm2", 1))
+        var.extra["terms"] = {**back.forward, "gradient": back.gradient_var}
+        return out + [mean, var]
+
+    def stable_fraction(self) -> Claim:
+        """Definition 2.1 made quantitative: the fraction of networks with ``prod chi1`` in
+        ``[1/K, K]`` at layer ``L``, per width in the regime of both the mean and the
+        variance of ``log prod chi1``, against the log-normal prediction; the budget is
+        the change of the predicted fraction under both next orders."""
+        prod, name = self.theory.products, "stable_fraction"
+        statement = (f"fraction of networks with prod chi1 in [1/{STABLE_K:g}, {STABLE_K:g}] at depth L -> the log-normal "
+                     "prediction from theory.products (arXiv Definition 2.1 made quantitative)")
+        reason = not_applicable_reason(self.ds, self.ci)
+        null = float(abs(prod.lead[-1]) <= math.log(STABLE_K))
+        if reason or "chi1" not in self.ds:
+            why = reason or "the store has no per-network chi1"
+            return self.record(name, statement, self.depth, math.nan, math.nan, math.nan, "not evaluated",
+                               Verdict("not applicable", why), null=null)
+        regimes = [self.theory.expansion(c) for c in ("log_prod_chi1_drift", "log_prod_chi1_variance")]
+        size = Expansion(float(prod.var_coef[-1]), 0.0, float(prod.var_coef2[-1]), regimes[0].floor, regimes[0].floor_reason)
+        in_regime = [n for n in self.widths if regimes[0].in_regime(n) and size.in_regime(n)]
+        if not in_regime:
+            widest = int(self.widths.max())
+            exp = max((regimes[0], size), key=lambda e: e.rho(widest))
+            claim = self.record(name, statement, self.depth, math.nan, math.nan, math.nan, "no width in the regime",
+                                Verdict("outside regime", exp.outside_reason(widest)), null=null,
+                                regime_width=max(regimes[0].min_width(), size.min_width()))
+            return self.settle(claim, "log_prod_chi1_variance", None)
+        rows = []
+        for n in in_regime:
+            wi = int(np.flatnonzero(self.widths == n)[0])
+            sub = self.ds.isel(config=self.ci, width=wi, sample=slice(0, MAX_FRACTION_SAMPLES))
+            x = log_prod_chi1(sub).sel(layer=self.depth).values
+            count = x.size
+            frac = float(np.mean(np.abs(np.nan_to_num(x, nan=np.inf)) <= math.log(STABLE_K)))
+            se = math.sqrt(max(frac * (1.0 - frac), 1.0 / count) / count)
+            mean, var = float(prod.mean(n)[-1]), float(prod.var(n)[-1])
+            predicted = float(stable_fraction(mean, var, STABLE_K))
+            shifted = float(stable_fraction(mean + prod.mean_coef2[-1] / n**2, var + prod.var_coef2[-1] / n**2, STABLE_K))
+            rho = max(regimes[0].rho(n), size.rho(n))
+            budget = abs(shifted - predicted) / (1.0 - rho)
+            rows.append((n, frac, se, predicted, budget, agreement(frac, se, predicted, null, budget), count))
+        failing = [r for r in rows if r[5].name == "fails"]
+        holding = [r for r in rows if r[5].name == "holds"]
+        n, frac, se, predicted, budget, result, count = (failing or holding or rows)[-1]
+        claim = self.record(name, statement, self.depth, predicted, frac, se,
+                            f"fraction of {count} networks at N = {n} (judged at every width in the regime: "
+                            f"{[int(r[0]) for r in rows]})", result, null=null, next_order_budget=budget,
+                            widths_used=[int(r[0]) for r in rows], regime_width=max(regimes[0].min_width(), size.min_width()))
+        claim.extra["per_width"] = [{"width": int(r[0]), "measured": r[1], "se": r[2], "predicted": r[3], "verdict": r[5].name}
+                                    for r in rows]
         return claim
 
     def stability(self) -> Claim:
@@ -281,5 +380,6 @@ def evaluate(ds: xr.Dataset) -> list[dict]:
             claims += b.stationary()
             claims.append(b.stability())
         claims.append(b.drift())
+        claims += b.products()
     claims += _scale_covariance_checks(ds, classes)
     return [c.as_dict() for c in claims]

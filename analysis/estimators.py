@@ -35,6 +35,16 @@ def log_prod_chi1(ds: xr.Dataset) -> xr.DataArray:
     return np.log(chi1.where(chi1 > 0)).cumsum("layer", skipna=False)
 
 
+def log_back_norm2(ds: xr.Dataset) -> xr.DataArray:
+    """``log |delta^(l)|^2`` per network (lazy); NaN where the error vanished."""
+    norm2 = ds["back_norm2"]
+    return np.log(norm2.where(norm2 > 0))
+
+
+#: per-network variables derived from the stored ones (the same as simulate.store.DERIVED)
+DERIVED = {"log_prod_chi1": log_prod_chi1, "log_back_norm2": log_back_norm2}
+
+
 def _raw_summary(values: xr.DataArray) -> xr.DataArray:
     """Per-(other dims) summary ``(count, mean, M2, M3, M4)`` of the finite values over
     ``sample``, in one pass: each Dask block of samples reduces to its summary
@@ -57,7 +67,7 @@ def _raw_summary(values: xr.DataArray) -> xr.DataArray:
 
 
 def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
-    """Statistics of variable ``name`` (or ``log_prod_chi1``) per (config, width, layer)."""
+    """Statistics of variable ``name`` (or one of :data:`DERIVED`) per (config, width, layer)."""
     if f"{name}_moments" in ds:
         summary = ds[f"{name}_moments"].transpose(..., "chunk", "moment")
         merged = xr.apply_ufunc(
@@ -70,7 +80,7 @@ def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
         )
         merged = merged.compute()
     else:
-        values = log_prod_chi1(ds) if name == "log_prod_chi1" else ds[name]
+        values = DERIVED[name](ds) if name in DERIVED else ds[name]
         merged = _raw_summary(values)
     stats = describe(merged.values)
     dims = merged.dims[:-1]

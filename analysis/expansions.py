@@ -18,6 +18,7 @@ from analysis.estimators import stationary_start
 from analysis.verdicts import Expansion
 from theory import EoCSolution, log_chi1_drift
 from theory.next_order import dead_gradient_probability, log_chi1_next_order, next_order_recursion
+from theory.products import BackNormMoments, LogProductMoments, back_norm2_moments, log_prod_chi1_moments
 
 #: largest expected fraction of networks with a layer that passes no gradient (their
 #: ``log chi1`` is ``-inf``; the survivors' mean is then biased by no more than this)
@@ -38,9 +39,9 @@ class ClaimTheory:
     lead: np.ndarray
     coef: np.ndarray
     coef2: np.ndarray
-    c2: float
-    dlog_chi1: float
     p_dead: float
+    products: LogProductMoments
+    back: BackNormMoments
 
     @classmethod
     def from_solution(cls, sol: EoCSolution, depth: int) -> "ClaimTheory":
@@ -49,8 +50,17 @@ class ClaimTheory:
         nxt = next_order_recursion(vmap, q)
         lead, coef = log_chi1_drift(vmap, q)
         return cls(float(sol.vprime), q, nxt.q1, nxt.r, nxt.q2, nxt.r2, nxt.q_tilde_r2, lead, coef,
-                   log_chi1_next_order(vmap, q), float(sol.mu2 / sol.mu1**2 - 1.0), float(sol.chi1_prime / sol.chi1),
-                   float(dead_gradient_probability(vmap, float(sol.q_star))))
+                   log_chi1_next_order(vmap, q),
+                   float(dead_gradient_probability(vmap, float(sol.q_star))),
+                   log_prod_chi1_moments(vmap, q), back_norm2_moments(vmap, q))
+
+    @property
+    def chain_next(self) -> float:
+        """The chain's largest next order relative to its own ``O(1/N)`` term at layer ``L``,
+        ``max(|q~{2}/q~{1}|, |r2/r|)``: the estimate used for the next order of the
+        back-propagated norm's conditioning term, which is not derived (:mod:`theory.products`)."""
+        ratios = [abs(self.q2[-1] / self.q1[-1]) if self.q1[-1] else 0.0, abs(self.r2[-1] / self.r[-1]) if self.r[-1] else 0.0]
+        return max(ratios)
 
     def dead_width(self, layer: int | None = None) -> int:
         """Smallest width at which fewer than :data:`MAX_DEAD` of the networks have a layer
@@ -86,6 +96,17 @@ class ClaimTheory:
             return Expansion(float(self.coef[: i + 1].sum()), 0.0, float(self.coef2[: i + 1].sum()),
                              floor=self.dead_width(i + 1),
                              floor_reason="networks with a layer that passes no gradient (chi1 = 0) bias the mean")
+        dead = "networks with a layer that passes no gradient (chi1 = 0) bias the moments"
+        if claim == "log_prod_chi1_variance":
+            return Expansion(float(self.products.var_coef[i]), 0.0, float(self.products.var_coef2[i]),
+                             floor=self.dead_width(i + 1), floor_reason=dead)
+        back = self.back
+        if claim == "back_norm2_variance":
+            return Expansion(back.var_coef, 0.0, back.var_coef2,
+                             floor=self.dead_width(self.depth - 1), floor_reason=dead)
+        if claim == "back_norm2_mean":
+            return Expansion(back.mean_coef, 0.0, back.mean_coef2 + abs(back.conditioning) * self.chain_next,
+                             floor=self.dead_width(self.depth - 1), floor_reason=dead)
         raise ValueError(f"no expansion for claim {claim!r}")
 
     def sd(self, claim: str, width: int, layer: int | None = None) -> float:
@@ -94,7 +115,7 @@ class ClaimTheory:
         Leading-order approximations: ``Var q_cond = r/N`` (the layer-averaged estimate of
         the stationary claims divided by the AR(1) effective number of layers
         ``M (1 - V')/(1 + V')``); sample variances of Gaussian data (``sd = sqrt(2) Var``);
-        ``Var log prod chi1 = (L/N) (c2 + (chi_1'/chi_1)^2 r (1 + V')/(1 - V'))``.
+        ``Var log prod chi1`` and ``Var log |delta^(1)|^2`` from :mod:`theory.products`.
         """
         i = (layer or self.depth) - 1
         p = self.vprime
@@ -109,6 +130,11 @@ class ClaimTheory:
         if claim == "q_tilde_variance":
             return math.sqrt(2.0) * (self.r[i] + 2.0 * self.q[i] ** 2)
         if claim == "log_prod_chi1_drift":
-            per_layer = self.c2 + self.dlog_chi1**2 * self.r[-1] * (1 + p) / (1 - p)
-            return math.sqrt(width * (i + 1) * per_layer)
+            return math.sqrt(width * self.products.var_coef[i])
+        if claim == "log_prod_chi1_variance":
+            return math.sqrt(2.0) * self.products.var_coef[i]
+        if claim == "back_norm2_variance":
+            return math.sqrt(2.0) * self.back.var_coef
+        if claim == "back_norm2_mean":
+            return math.sqrt(width * self.back.var_coef)
         raise ValueError(f"no standard deviation for claim {claim!r}")

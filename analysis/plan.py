@@ -42,7 +42,10 @@ MIN_NETWORKS = 200
 #: errors neglect are not small
 MIN_WIDTH = 30
 #: the claims a plan covers (the stability claims need V' = 1 families; see analysis.claims)
-PLANNED = ("q1_recursion", "r_recursion", "q_tilde_variance", "q1_recursion_stationary", "nlo_bound", "log_prod_chi1_drift")
+PLANNED = ("q1_recursion", "r_recursion", "q_tilde_variance", "q1_recursion_stationary", "nlo_bound", "log_prod_chi1_drift",
+           "log_prod_chi1_variance")
+#: the claims that need the back-propagated norm (``--backward`` stores)
+BACKWARD = ("back_norm2_mean", "back_norm2_variance")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class Requirement:
     def command(self, activation: str, sparsity: float, q_star: float, vprime: float, depth: int) -> str:
         return (f"python -m simulate.depth_sweep --activation {activation} --sparsity {sparsity:g} --qstar {q_star:g} "
                 f"--vprime {vprime:.6g} --width {self.width} --depth {depth} --samples {self.networks} "
-                f"--out data/settle_{activation}_s{sparsity:g}_q{q_star:g}_v{vprime:.3g}_{self.claim}.zarr")
+                + ("--backward " if self.claim in BACKWARD else "")
+                + f"--out data/settle_{activation}_s{sparsity:g}_q{q_star:g}_v{vprime:.3g}_{self.claim}.zarr")
 
 
 def round_up(x: float, digits: int = 2) -> int:
@@ -84,20 +88,22 @@ def requirement(theory: ClaimTheory, claim: str, layer: int | None = None) -> Re
 
 def plan(activation: str, sparsity: float, q_star: float, vprime: float | None = None, m: float | None = None,
          depth: int = 100) -> list[Requirement]:
-    """One :class:`Requirement` per claim of :data:`PLANNED` for one configuration."""
+    """One :class:`Requirement` per claim of :data:`PLANNED` and :data:`BACKWARD` for one configuration."""
     sol = solve_eoc(activation, sparsity, q_star, vprime=vprime, m=m)
     if not float(sol.vprime) < 1.0:
         raise EoCError(f"{activation} has V'(q*) = {float(sol.vprime):.4g}: the expansion claims need V'(q*) < 1")
     theory = ClaimTheory.from_solution(sol, depth)
-    return [requirement(theory, claim) for claim in PLANNED]
+    return [requirement(theory, claim) for claim in PLANNED + BACKWARD]
 
 
-def auto_widths(solutions: list[EoCSolution], depth: int) -> tuple[int, ...]:
+def auto_widths(solutions: list[EoCSolution], depth: int, backward: bool = False) -> tuple[int, ...]:
     """``--width auto``: ``(N, 2N, 4N)`` with ``N`` the largest regime width over the
-    configurations (with ``V' < 1``) and the claims of :data:`PLANNED`, so every claim has
-    three widths in its regime for the ``a + b/N`` fit."""
+    configurations (with ``V' < 1``) and the claims of :data:`PLANNED` (and
+    :data:`BACKWARD` for a ``--backward`` sweep), so every claim has three widths in its
+    regime for the ``a + b/N`` fit."""
+    claims = PLANNED + (BACKWARD if backward else ())
     widths = [requirement(ClaimTheory.from_solution(sol, depth), claim).width
-              for sol in solutions if float(sol.vprime) < 1.0 for claim in PLANNED]
+              for sol in solutions if float(sol.vprime) < 1.0 for claim in claims]
     if not widths:
         raise EoCError("--width auto needs a configuration with V'(q*) < 1 (no claim has a regime at V' = 1)")
     n = max(widths)

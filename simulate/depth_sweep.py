@@ -121,7 +121,7 @@ def planned_widths(sweep: Sweep) -> tuple[int, ...]:
     from theory import EoCError
 
     try:
-        return auto_widths([c.solution for c in sweep.configs()], sweep.depth)
+        return auto_widths([c.solution for c in sweep.configs()], sweep.depth, sweep.backward)
     except EoCError as err:
         raise SweepError(str(err)) from None
 
@@ -139,9 +139,10 @@ def resolve_backend(requested: str) -> str:
     return "cpu"
 
 
-def run(sweep: Sweep, out: Path, *, backend="auto", resume=False, overwrite=False, scheduler=None, workers=None,
+def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrite=False, scheduler=None, workers=None,
         threads=None, progress=True) -> Path:
-    """Run (or complete) a sweep into the store ``out``; returns ``out``."""
+    """Run (or complete) a sweep into the store ``out``; returns ``out`` as a ``Path``."""
+    out = Path(out)
     backend = resolve_backend(backend)
     configs = sweep.configs()
     if out.exists():

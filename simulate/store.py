@@ -46,6 +46,7 @@ DEFINITIONS = {
     "back_norm2": ("|delta^(l)|^2, error back-propagated through the same weights from a random unit vector at layer L", "1"),
     "diverged_layer": ("first layer whose q_cond is not finite (0: the network did not diverge)", "layer"),
     "log_prod_chi1": ("log prod_{k<=l} chi1^(k) (finite only while every chi1 > 0)", "1"),
+    "log_back_norm2": ("log |delta^(l)|^2 of the back-propagated error (finite while the error is not zero)", "1"),
 }
 
 
@@ -54,6 +55,16 @@ def log_prod_chi1(chi1: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         logs = np.where(chi1 > 0, np.log(np.where(chi1 > 0, chi1, 1.0)), np.nan)
     return np.cumsum(logs, axis=-1)
+
+
+def log_back_norm2(back_norm2: np.ndarray) -> np.ndarray:
+    """``log |delta^(l)|^2``; ``nan`` where the error vanished (a layer passed no gradient)."""
+    with np.errstate(divide="ignore"):
+        return np.where(back_norm2 > 0, np.log(np.where(back_norm2 > 0, back_norm2, 1.0)), np.nan)
+
+
+#: derived per-layer variables with a streaming summary in ``--keep`` stores
+DERIVED = {"log_prod_chi1": ("chi1", log_prod_chi1), "log_back_norm2": ("back_norm2", log_back_norm2)}
 
 
 def _versions() -> dict:
@@ -92,7 +103,8 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
     )
     if sweep.keep is not None:
         mshape = (len(configs), len(sweep.width), n_chunk, sweep.depth, len(MOMENTS))
-        for name in (*variables(sweep), "log_prod_chi1"):
+        derived = [name for name, (source, _) in DERIVED.items() if source in variables(sweep)]
+        for name in (*variables(sweep), *derived):
             desc, units = DEFINITIONS[name]
             data[f"{name}_moments"] = (
                 ("config", "width", "chunk", "layer", "moment"),
@@ -188,7 +200,7 @@ def write_chunk(path: Path, sweep: Sweep, ci: int, wi: int, chunk: int, result: 
             group[name][ci, wi, start:stop] = values[: stop - start]
     if sweep.keep is not None:
         summaries = {name: result[name] for name in variables(sweep)}
-        summaries["log_prod_chi1"] = log_prod_chi1(result["chi1"])
+        summaries.update({name: fn(result[source]) for name, (source, fn) in DERIVED.items() if source in result})
         for name, values in summaries.items():
             group[f"{name}_moments"][ci, wi, chunk] = chunk_moments(values, axis=0)
     group["completed"][ci, wi, chunk] = True

@@ -48,7 +48,7 @@ from simulate.depth_sweep import run
 pytestmark = pytest.mark.validation
 
 FIVE_SIGMA = 5.0
-# (activation, s, V'(q*)) whose claims are all in their regime at N = 40 (tested below)
+# (activation, s, V'(q*)) whose claims are all in their regime at N = 80 (tested below)
 APPLIES = [("crelu", 0.6, 0.3), ("cst", 0.6, 0.5)]
 
 
@@ -68,15 +68,23 @@ def _assert_agrees(measured, se, predicted, what):
 
 @pytest.mark.parametrize("act", [a for a, _, _ in APPLIES])
 def test_theory_applies_here(sweep_ds, act):
-    """Every planned claim is in its regime at both widths, and none of them fails."""
+    """Every planned claim is in its regime at the wider width (the variance of log prod
+    chi1 needs N >= 50; the others are in it at both), and none of them fails."""
     ds = sweep_ds[act]
     for ci in range(ds.sizes["config"]):
         theory = ClaimTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"])
-        assert all(theory.expansion(claim).in_regime(int(ds.width.min())) for claim in PLANNED)
+        assert all(theory.expansion(claim).in_regime(int(ds.width.max())) for claim in PLANNED)
     claims = evaluate(ds)
     assert not [c for c in claims if c["verdict"] in ("fails", "outside regime")]
-    # the per-layer q~{1} needs far more networks than the layer-averaged one (analysis.plan)
-    assert all(c["verdict"] == "holds" for c in claims if c["kind"] == "claim" and c["claim"] != "q1_recursion")
+    # the per-layer q~{1} needs far more networks than the layer-averaged one (analysis.plan);
+    # at N = 80, 16000 networks resolve the next order of Var log prod chi1 (it is tested
+    # with that order in test_log_prod_chi1_variance), so those claims stay within its budget
+    for c in claims:
+        if c["kind"] == "claim" and c["claim"] != "q1_recursion":
+            if c["claim"] in ("log_prod_chi1_variance", "stable_fraction") and c["verdict"] == "inconclusive":
+                assert "within the next-order budget" in c["reason"]
+            else:
+                assert c["verdict"] == "holds", c
 
 
 @pytest.mark.parametrize("act", [a for a, _, _ in APPLIES])
@@ -153,6 +161,67 @@ def test_log_prod_chi1_drift(sweep_ds, act):
             sel = dict(config=ci, layer=layer)
             _assert_agrees(float(limit.value.sel(**sel)), float(limit.se.sel(**sel)), predicted, f"N log prod chi1 l={layer}")
         assert FIVE_SIGMA * float(limit.se.sel(config=ci, layer=40)) < abs(predicted)  # resolved over depth
+
+
+@pytest.mark.parametrize("act", [a for a, _, _ in APPLIES])
+def test_log_prod_chi1_variance(sweep_ds, act):
+    """N Var log prod_{k<=l} chi1 -> sampling + propagated + covariance (theory.products)
+    with its derived next order V2/N, per width and depth, resolved from zero. Sample
+    variances of 16000 networks; false-failure probability 5.7e-7 per comparison."""
+    ds = sweep_ds[act]
+    var = scaled_variance(ds, "log_prod_chi1")
+    for ci in range(ds.sizes["config"]):
+        prod = ClaimTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]).products
+        for wi, n in enumerate(ds.width.values):
+            for layer in (5, 20, 40):
+                e = var.isel(config=ci, width=wi).sel(layer=layer)
+                predicted = prod.var_coef[layer - 1] + prod.var_coef2[layer - 1] / n
+                _assert_agrees(float(e.value), float(e.se), predicted, f"{act} N Var log prod chi1 N={n} l={layer}")
+            assert FIVE_SIGMA * float(e.se) < predicted
+
+
+def test_variance_of_log_prod_chi1_at_the_papers_mechanism(tmp_path):
+    """CReLU s = 0.85, V' = 0.9, N = 4000, L = 100: the propagated term (the papers'
+    AR(1) mechanism) is 84% of N Var log prod chi1 = 22731; with the derived next order
+    the prediction is 24933. 4000 networks, fixed seed; false-failure probability 5.7e-7."""
+    ds = open_sweep(run(Sweep(activation=("crelu",), sparsity=(0.85,), q_star=(1.0,), vprime=(0.9,), width=(4000,),
+                              depth=100, samples=4000, seed=9), tmp_path / "p.zarr", progress=False))
+    prod = ClaimTheory.from_solution(solution_of(ds, 0), 100).products
+    assert prod.propagated[-1] / prod.var_coef[-1] == pytest.approx(0.844, abs=0.001)
+    e = scaled_variance(ds, "log_prod_chi1").isel(config=0, width=0).sel(layer=100)
+    _assert_agrees(float(e.value), float(e.se), prod.var_coef[-1] + prod.var_coef2[-1] / 4000, "N Var log prod chi1")
+
+
+def _back_norm(tmp_path, act, s, vprime, width, depth, samples):
+    ds = open_sweep(run(Sweep(activation=(act,), sparsity=(s,), q_star=(1.0,), vprime=vprime, width=(width,), depth=depth,
+                              samples=samples, backward=True, seed=12), tmp_path / f"{act}.zarr", progress=False))
+    back = ClaimTheory.from_solution(solution_of(ds, 0), depth).back
+    m = moments(ds, "log_back_norm2").isel(config=0, width=0).sel(layer=1)
+    var = scaled_variance(ds, "log_back_norm2").isel(config=0, width=0).sel(layer=1)
+    return back, (width * (float(m["mean"]) - back.lead), width * float(m["sem"])), (float(var.value), float(var.se))
+
+
+def test_back_propagated_norm_is_hanin_nica_for_relu(tmp_path):
+    """ReLU, N = 300, L = 50: log |delta^(1)|^2 has N Var = 5 (L-1) and N E = -5 (L-1)/2
+    (Hanin & Nica 2019), each with its next order. 4000 networks, fixed seed;
+    false-failure probability 5.7e-7 per comparison."""
+    back, (mean, mean_se), (var, var_se) = _back_norm(tmp_path, "relu", 0.5, None, 300, 50, 4000)
+    assert back.mean_coef == pytest.approx(-2.5 * 49) and back.var_coef == pytest.approx(5 * 49)
+    _assert_agrees(mean, mean_se, back.mean_coef + back.mean_coef2 / 300, "N E log |delta|^2")
+    _assert_agrees(var, var_se, back.var_coef + back.var_coef2 / 300, "N Var log |delta|^2")
+
+
+def test_back_propagated_norm_of_crelu(tmp_path):
+    """CReLU s = 0.85, V' = 0.5, N = 1000, L = 100: the back-propagated norm's mean has
+    the forward drift, the gradient's own noise -(1 + c2) per layer and the conditioning
+    of the weights on the forward pass (+161 of -1181); its variance adds 2 (1 + c2) per
+    layer to prod chi1's. 8000 networks, fixed seed; false-failure probability 5.7e-7
+    per comparison. Without the conditioning term the mean would be 6 se off."""
+    back, (mean, mean_se), (var, var_se) = _back_norm(tmp_path, "crelu", 0.85, (0.5,), 1000, 100, 8000)
+    predicted = back.mean_coef + back.mean_coef2 / 1000
+    _assert_agrees(mean, mean_se, predicted, "N E log |delta|^2")
+    assert abs(mean - (predicted - back.conditioning)) > FIVE_SIGMA * mean_se
+    _assert_agrees(var, var_se, back.var_coef + back.var_coef2 / 1000, "N Var log |delta|^2")
 
 
 def test_scale_covariance_is_an_engine_check_and_copies_count_once(sweep_ds):
