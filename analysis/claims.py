@@ -14,6 +14,12 @@ order) in :mod:`analysis.expansions`:
   (Theorem 2.1, an inequality), ``r_recursion``, ``q_tilde_variance``,
   ``log_prod_chi1_drift``: judged only at widths in their regime, extrapolated in
   ``1/N`` where two or more widths qualify;
+* ``log_prod_chi1_variance`` and, in ``--backward`` stores, ``back_norm2_mean`` and
+  ``back_norm2_variance`` (the distribution of :mod:`theory.products`), judged like the
+  expansion claims above;
+* ``stable_fraction``: arXiv Definition 2.1 made quantitative, the fraction of networks
+  with ``prod chi1`` in ``[1/10, 10]`` against the log-normal prediction, at every width
+  where both the mean and the variance of ``log prod chi1`` are in their regime;
 * ``stability``: a ``V' = 1`` family (ReLU_tau, ST, ...) is unstable (escapes, or a
   spread that grows with depth, beyond the clipped family's at the same width and
   depth); a clipped family is stable (the spread saturates, no resolved escape).
@@ -98,7 +104,7 @@ def tally(claims: list[dict]) -> Counter:
     return Counter(c["verdict"] for c in claims if c.get("kind", "claim") == "claim")
 
 
-def _config_label(ds, ci) -> dict:
+def config_label(ds, ci) -> dict:
     c = ds.isel(config=ci)
     return {
         "activation": str(c.activation.values),
@@ -132,7 +138,7 @@ class _Builder:
 
     def __init__(self, ds, members, estimates):
         self.ds, self.ci = ds, members[0]
-        self.config = _config_label(ds, self.ci)
+        self.config = config_label(ds, self.ci)
         self.depth = ds.sizes["layer"]
         self.widths = ds.width.values.astype(int)
         self.estimates = estimates
@@ -358,7 +364,7 @@ def _scale_covariance_checks(ds: xr.Dataset, classes) -> list[Claim]:
             other = ds.q_tilde.isel(config=ci) / ds.q_star[ci]
             rel = (abs(other - ref) / abs(ref)).where(np.isfinite(ref) & np.isfinite(other))
             worst = max(worst, float(rel.max().compute()))  # lazy: bounded memory
-        c = _config_label(ds, members[0])
+        c = config_label(ds, members[0])
         check = identity(worst, 1e-9)
         out.append(Claim(
             "scale_covariance", "q_tilde/q* is the same across q* at fixed activation, s, V'(q*) (exact identity of the engine)",

@@ -199,3 +199,25 @@ def divergence_curve(ds: xr.Dataset, factor: float = 10.0) -> xr.DataArray:
     q_cond = ds["q_cond"]
     escaped = ~((q_cond <= factor * ds.q_star) & (q_cond >= ds.q_star / factor))
     return (escaped.cumsum("layer") > 0).mean("sample").compute()
+
+
+def gradient_vs_product(ds: xr.Dataset, ci: int, max_samples: int = 100_000) -> list[dict]:
+    """Per width, the back-propagated norm against ``prod chi1`` on the same networks
+    (``--backward`` stores): ``D = log |delta^(1)|^2 - log prod_(l<L) chi1^(l)``, what the
+    gradient adds to the product. Returns ``N E D``, ``N Var D`` with standard errors, and
+    the correlation of the two logs over the first ``max_samples`` networks."""
+    rows = []
+    for wi, width in enumerate(ds.width.values):
+        sub = ds.isel(config=ci, width=wi, sample=slice(0, max_samples))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.log(sub.chi1.values[:, :-1]).sum(axis=1)
+            y = np.log(sub.back_norm2.values[:, 0])
+        ok = np.isfinite(x) & np.isfinite(y)
+        d, n = y[ok] - x[ok], int(ok.sum())
+        var = float(d.var(ddof=1))
+        kurt = float(np.mean((d - d.mean()) ** 4) / var**2)
+        rows.append({"width": int(width), "networks": n, "mean": float(width * d.mean()),
+                     "mean_se": float(width * d.std(ddof=1) / np.sqrt(n)), "var": float(width * var),
+                     "var_se": float(width * var * np.sqrt(max(kurt - 1.0, 0.0) / n)),
+                     "correlation": float(np.corrcoef(x[ok], y[ok])[0, 1])})
+    return rows

@@ -11,7 +11,8 @@ standard error per network comes from the theory (Gaussian approximations, state
 
 The cost is that of the reduced sampler on this project's 2-core CPU machine,
 ``N L n / RATE + STARTUP`` seconds per configuration (``RATE`` measured with the default
-sweep, docs/benchmarks.md).
+sweep, docs/benchmarks.md), times :data:`BACKWARD_COST` for the claims that need
+``--backward``.
 
 Example
 -------
@@ -36,6 +37,8 @@ from theory import EoCError, EoCSolution, solve_eoc
 RATE = 2.0e8
 #: seconds of start-up (imports, compilation from cache, store creation)
 STARTUP = 4.0
+#: run time with ``--backward`` over without (the default sweep: 108 s against 39 s, 2026-11-25)
+BACKWARD_COST = 2.8
 #: fewest networks a plan proposes (variances and their standard errors need them)
 MIN_NETWORKS = 200
 #: narrowest width a plan proposes: below it the fourth cumulants that the plan's standard
@@ -73,8 +76,8 @@ def round_up(x: float, digits: int = 2) -> int:
     return int(math.ceil(x / scale) * scale)
 
 
-def cost_seconds(width: int, depth: int, networks: int) -> float:
-    return width * depth * networks / RATE + STARTUP
+def cost_seconds(width: int, depth: int, networks: int, backward: bool = False) -> float:
+    return width * depth * networks / RATE * (BACKWARD_COST if backward else 1.0) + STARTUP
 
 
 def requirement(theory: ClaimTheory, claim: str, layer: int | None = None) -> Requirement:
@@ -83,7 +86,7 @@ def requirement(theory: ClaimTheory, claim: str, layer: int | None = None) -> Re
     width = round_up(max(exp.min_width(), MIN_WIDTH))
     sd = theory.sd(claim, width, layer)
     networks = max(MIN_NETWORKS, math.ceil((2.0 * SIGMAS * sd / exp.gap) ** 2)) if exp.gap > 0 else MIN_NETWORKS
-    return Requirement(claim, width, networks, cost_seconds(width, theory.depth, networks), exp.rho(width))
+    return Requirement(claim, width, networks, cost_seconds(width, theory.depth, networks, claim in BACKWARD), exp.rho(width))
 
 
 def plan(activation: str, sparsity: float, q_star: float, vprime: float | None = None, m: float | None = None,

@@ -23,9 +23,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from analysis.claims import evaluate, tally
+from analysis import estimators
+from analysis.claims import config_label, evaluate, scale_classes, tally
+from analysis.expansions import ClaimTheory
 from analysis.figures import VALIDATION_FIGURES
-from analysis.sweep import open_sweep
+from analysis.product_figures import gradient_vs_product, stability_diagram, store_points, variance_shares
+from analysis.sweep import open_sweep, solution_of
 
 
 def _fmt(x) -> str:
@@ -55,6 +58,7 @@ def build(store: Path, out: Path) -> dict:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         figures.append((name, path))
+    figures += _product_figures(ds, out)
     try:
         from analysis.theory_figures import write_theory_figures
 
@@ -97,6 +101,8 @@ def build(store: Path, out: Path) -> dict:
         selected = [c for c in papers if c["claim"] == kind]
         blocks.append(("h2", f"{kind}: {selected[0].get('statement', '')}"))
         blocks.append(("table", (header, rows(selected))))
+    if "back_norm2" in ds:
+        blocks += _gradient_blocks(ds)
     blocks.append(("h2", "Checks of the engine (not claims of the papers)"))
     blocks.append(("table", (header, rows(checks))) if checks else ("p", "None in this store (one q* per class)."))
     blocks.append(("h2", "Figures"))
@@ -106,6 +112,53 @@ def build(store: Path, out: Path) -> dict:
     (out / "report.md").write_text(_markdown(blocks))
     (out / "report.html").write_text(_html(blocks))
     return {"claims": len(papers), "checks": len(checks), **counts}
+
+
+def _product_figures(ds, out: Path) -> list[tuple[str, Path]]:
+    """The stability diagram (with this store's fractions) and the variance shares for the
+    store's (family, s) with ``V' < 1``; the gradient scatter for ``--backward`` stores."""
+    families: dict[str, list[float]] = {}
+    for ci in range(ds.sizes["config"]):
+        if float(ds.vprime[ci]) < 1.0:
+            families.setdefault(str(ds.activation[ci].values), [])
+            s = float(ds.sparsity_target[ci])
+            if s not in families[str(ds.activation[ci].values)]:
+                families[str(ds.activation[ci].values)].append(s)
+    made = []
+    points = store_points(ds) if "chi1" in ds else []
+    for act, sparsities in families.items():
+        mine = [p for p in points if p.sparsity in sparsities]
+        for name, fig in ((f"stability_diagram_{act}", stability_diagram(act, sparsities, mine, depth=ds.sizes["layer"])),
+                          (f"variance_shares_{act}", variance_shares(act, sparsities, depth=ds.sizes["layer"]))):
+            made.append((name, _save(fig, out / f"{name}.png")))
+    if "back_norm2" in ds:
+        made.append(("gradient_vs_product", _save(gradient_vs_product(ds), out / "gradient_vs_product.png")))
+    return made
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _gradient_blocks(ds) -> list[tuple]:
+    """What the real back-propagated norm adds to prod chi1 on the same networks."""
+    rows = []
+    for ci in (members[0] for members in scale_classes(ds)):
+        if not float(ds.vprime[ci]) < 1.0:
+            continue
+        back = ClaimTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]).back
+        for r in estimators.gradient_vs_product(ds, ci):
+            rows.append([_config_text(config_label(ds, ci)), str(r["width"]),
+                         f"{r['mean']:.4g} +- {r['mean_se']:.2g}", f"{back.gradient_drift + back.conditioning:.4g}",
+                         f"{r['var']:.4g} +- {r['var_se']:.2g}", f"{back.gradient_var:.4g}", f"{r['correlation']:.3f}"])
+    return [("h2", "The gradient norm against prod chi1 on the same networks"),
+            ("p", "D = log |delta^(1)|^2 - log prod_(l<L) chi1: the back-propagated norm has its own sampling noise "
+                  "(-(1 + c2)/N per layer in mean, 2 (1 + c2)/N in variance) and the conditioning of the weights on the "
+                  "forward pass (theory.products); N E D and N Var D measured against that theory."),
+            ("table", (["configuration", "N", "N E D", "theory", "N Var D", "theory", "corr(log prod chi1, log |delta|^2)"],
+                       rows))]
 
 
 def summary_line(claims: list[dict]) -> str:
@@ -165,7 +218,7 @@ def main(argv=None) -> int:
     if not args.store.exists():
         print(f"error: no store at {args.store}", file=sys.stderr)
         return 2
-    counts = build(args.store, args.out)
+    build(args.store, args.out)
     print(summary_line(json.loads((args.out / "claims.json").read_text())))
     print(f"report: {args.out / 'report.md'}, {args.out / 'report.html'}, claims: {args.out / 'claims.json'}")
     return 0

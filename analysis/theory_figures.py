@@ -212,7 +212,7 @@ def _highlight(ax, q, m, grid_sol, quantity) -> list[Line2D]:
         )
     return [
         Line2D([], [], color="0.1", ls=":", lw=1.2, label=rf"$V'(q^*) = {HIGHLIGHT_VPRIME:g}$"),
-        Line2D([], [], ls="", marker="o", ms=7, mfc="red", mec="white", label=rf"$q^* = 1, 2, 3$ (computed values)"),
+        Line2D([], [], ls="", marker="o", ms=7, mfc="red", mec="white", label=r"$q^* = 1, 2, 3$ (computed values)"),
     ]
 
 

@@ -13,8 +13,6 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from theory import EoCError, EoCSolution, get_family, solve_eoc
 
 SAMPLERS = ("reduced", "dense")

@@ -6,7 +6,7 @@ from scipy import stats
 
 from theory import get_activation, solve_eoc
 from theory.maps import VarianceMap
-from theory.next_order import dphi_power, phi_power, unit_average, log_chi1_next_order, next_order_recursion
+from theory.next_order import log_chi1_next_order, next_order_recursion, phi_power, unit_average
 
 
 def test_relu_is_exact():

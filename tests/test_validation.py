@@ -386,7 +386,7 @@ def test_next_order_predicts_the_finite_width_deviation(tmp_path):
 
 def test_report_writes_everything(tmp_path):
     store = run(Sweep(activation=("crelu",), sparsity=(0.8,), q_star=(1.0, 2.0), vprime=(0.5,), width=(30, 60), depth=12,
-                      samples=300, seed=1), tmp_path / "r.zarr", progress=False)
+                      samples=300, seed=1, backward=True), tmp_path / "r.zarr", progress=False)
     counts = build(store, tmp_path / "report")
     claims = json.loads((tmp_path / "report" / "claims.json").read_text())
     assert len(claims) == counts["claims"] + counts["checks"] and counts["claims"] >= 10
@@ -398,7 +398,10 @@ def test_report_writes_everything(tmp_path):
     html = (tmp_path / "report" / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html
     assert (tmp_path / "report" / "report.md").read_text().startswith("# Does the finite-width theory hold?")
-    assert (tmp_path / "report" / "nlo_vs_layer.png").stat().st_size > 10_000
+    for name in ("nlo_vs_layer", "stability_diagram_crelu", "variance_shares_crelu", "gradient_vs_product"):
+        assert (tmp_path / "report" / f"{name}.png").stat().st_size > 10_000, name
+    assert "The gradient norm against prod chi1 on the same networks" in html
+    assert {"log_prod_chi1_variance", "stable_fraction", "back_norm2_mean", "back_norm2_variance"} <= {c["claim"] for c in claims}
 
 
 def test_gaussian_weight_claims_are_not_applicable_to_orthogonal_stores(tmp_path):

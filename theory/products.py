@@ -158,7 +158,8 @@ def _layer_terms(vmap: VarianceMap, q: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def log_prod_chi1_moments(vmap: VarianceMap, q: np.ndarray) -> LogProductMoments:
-    """:class:`LogProductMoments` along the trajectory ``q = q^(1..L)`` (module docstring)."""
+    """:class:`LogProductMoments` along the trajectory ``q = q^(1..L)`` (module docstring);
+    ``q`` of shape ``(L,)`` or ``(L, ...)``, extra axes broadcasting with the map's parameters."""
     q = np.asarray(q, float)
     depth = q.shape[0]
     nxt = next_order_recursion(vmap, q)
@@ -176,9 +177,9 @@ def log_prod_chi1_moments(vmap: VarianceMap, q: np.ndarray) -> LogProductMoments
     cc2 = law.c2 * cc - 0.5 * lay["kappa_uuw"]
     t_eww = lay["kappa_uww"] - cc**2
     q1, r, r2, k3 = nxt.q1, nxt.r, nxt.r2, nxt.kappa3
-    out = {name: np.zeros(depth) for name in (*SOURCES, "var_coef2")}
-    c_prop = c_cov = c_next = kappa = 0.0  # Cov(X, delta) = (c_prop + c_cov)/N + c_next/N^2; kappa(X, delta, delta) N^2
-    totals = dict.fromkeys(out, 0.0)
+    out = {name: np.zeros(q.shape) for name in (*SOURCES, "var_coef2")}
+    c_prop = c_cov = c_next = kappa = np.zeros(q.shape[1:])  # Cov(X, delta) = (c_prop + c_cov)/N + c_next/N^2; kappa(X, delta, delta) N^2
+    totals = {name: np.zeros(q.shape[1:]) for name in out}
     for j in range(depth):
         c_lead = c_prop + c_cov
         totals["sampling"] += v[j]
@@ -202,7 +203,7 @@ def log_prod_chi1_moments(vmap: VarianceMap, q: np.ndarray) -> LogProductMoments
         )
         c_prop = a[j] * c_prop + m1[j] * a[j] * r[j]
         c_cov = a[j] * c_cov + cc[j]
-    return LogProductMoments(np.cumsum(lead), np.cumsum(coef), np.cumsum(coef2), **out)
+    return LogProductMoments(np.cumsum(lead, axis=0), np.cumsum(coef, axis=0), np.cumsum(coef2, axis=0), **out)
 
 
 def fixed_point_sources(vmap: VarianceMap, q_star: float, depth: int) -> dict[str, float]:
