@@ -65,6 +65,9 @@ def unit_average(vmap: VarianceMap, f, q, dq: int = 0) -> np.ndarray:
     (:mod:`theory.quadrature`; ``f`` is a NumPy expression of its three arguments)."""
     act = vmap.activation
     q = np.asarray(q, float)
+    if q.ndim and q.shape[0] > 1 and np.all(q == q[:1]) and all(np.ndim(v) < q.ndim for v in act.params.values()):
+        # a fixed-point trajectory: every layer has the same average (computed once)
+        return np.broadcast_to(unit_average(vmap, f, q[:1], dq), q.shape).copy()
     (avg,) = gaussian_expect(
         [lambda x, **p: f(x, act._phi(x, **p), act._dphi(x, **p))], act.kinks, params=act.params, std=np.sqrt(q), hermite=dq
     )
