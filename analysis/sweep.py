@@ -10,6 +10,7 @@ read until asked for) with, per configuration and layer:
 * the next order (:mod:`theory.next_order`): ``q2_theory``, ``r2_theory``,
   ``q_tilde_r2_theory`` and ``log_chi1_coef2``, the ``1/N`` corrections to
   ``q~{1}``, ``r``, ``r + 2 q^2`` and ``coef`` (what sets the regime of each claim);
+* ``log_prod_chi1_var_coef``: ``lim N Var log prod_{k<=l} chi1^(k)`` (:mod:`theory.products`);
 
 per configuration, width and layer the predicted means ``q_cond_pred = q + q~{1}/N``,
 ``var_q_cond_pred = r/N`` and ``var_q_tilde_pred = (r + 2 q^2)/N``; and, for raw
@@ -38,13 +39,14 @@ def open_sweep(path: str | Path) -> xr.Dataset:
     ds = xr.open_zarr(path, consolidated=False)
     depth = ds.sizes["layer"]
     names = ("q_theory", "q1_theory", "r_theory", "log_chi1_lead", "log_chi1_coef",
-             "q2_theory", "r2_theory", "q_tilde_r2_theory", "log_chi1_coef2")
+             "q2_theory", "r2_theory", "q_tilde_r2_theory", "log_chi1_coef2", "log_prod_chi1_var_coef")
     theory = {name: np.empty((ds.sizes["config"], depth)) for name in names}
     fields = ("q", "q1", "r", "lead", "coef", "q2", "r2", "q_tilde_r2", "coef2")
     for ci in range(ds.sizes["config"]):
         claim_theory = ClaimTheory.from_solution(solution_of(ds, ci), depth)
         for name, field_name in zip(names, fields):
             theory[name][ci] = getattr(claim_theory, field_name)
+        theory["log_prod_chi1_var_coef"][ci] = claim_theory.products.var_coef
     descriptions = {
         "q_theory": "q^(l): infinite-width variance from V, started at q*",
         "q1_theory": "q~{1}^(l): next-to-leading-order coefficient (recursion, arXiv eq. 13)",
@@ -55,6 +57,7 @@ def open_sweep(path: str | Path) -> xr.Dataset:
         "r2_theory": "r2^(l): coefficient of 1/N^2 in Var q_cond^(l) (theory.next_order)",
         "q_tilde_r2_theory": "coefficient of 1/N in N Var q_tilde^(l) - (r + 2 q^2) (theory.next_order)",
         "log_chi1_coef2": "coefficient of 1/N^2 in E log chi1^(l) (theory.next_order)",
+        "log_prod_chi1_var_coef": "limit of N Var log prod_{k<=l} chi1^(k): sampling + propagated + covariance (theory.products)",
     }
     for name, values in theory.items():
         ds[name] = (("config", "layer"), values, {"description": descriptions[name]})
