@@ -49,6 +49,7 @@ from analysis.estimators import growth, log_prod_chi1, moments, nlo_coefficient,
 from analysis.expansions import MAX_DEAD, ClaimTheory
 from analysis.plan import requirement
 from analysis.sweep import solution_of
+from theory import get_family
 from theory.products import SOURCES, stable_fraction
 from analysis.verdicts import (
     Expansion,
@@ -62,8 +63,6 @@ from analysis.verdicts import (
     upper_bound,
 )
 
-#: the clipped family that restores stability to each V' = 1 family (ICLR 2024)
-CLIPPED = {"relu_tau": "crelu", "st": "cst", "hardshrink": "chardshrink"}
 ESCAPE_FACTOR = 10.0
 #: the band of arXiv Definition 2.1 made quantitative: prod chi1 in [1/K, K]
 STABLE_K = 10.0
@@ -342,7 +341,7 @@ class _Builder:
 
     def _stable_reference(self, act, wi) -> tuple[Growth, str]:
         ds = self.ds
-        target = CLIPPED.get(act)
+        target = get_family(act).clipped_family
         for cj in range(ds.sizes["config"]):
             if (str(ds.activation[cj].values) == target and float(ds.sparsity_target[cj]) == self.config["sparsity"]
                     and float(ds.vprime[cj]) < 1.0):

@@ -20,29 +20,29 @@ store of any size is read in bounded memory.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import xarray as xr
 
 from analysis.verdicts import Growth, fit_inverse_width
 from simulate.moments import MOMENTS, chunk_moments, describe, reduce
+from simulate.observables import OBSERVABLES, derive
 
 STATS = ("count", "mean", "var", "sem", "skewness", "kurtosis")
 
 
+def derived(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """A derived observable per network, lazily (:func:`simulate.observables.derive`, the
+    function the store uses too): ``log_prod_chi1`` or ``log_back_norm2``."""
+    source = ds[OBSERVABLES[name].source]
+    return xr.apply_ufunc(partial(derive, name), source, input_core_dims=[["layer"]], output_core_dims=[["layer"]],
+                          dask="parallelized", output_dtypes=[float]).transpose(*source.dims)
+
+
 def log_prod_chi1(ds: xr.Dataset) -> xr.DataArray:
     """``log prod_{k<=l} chi1^(k)`` per network (lazy); NaN from a layer with ``chi1 = 0``."""
-    chi1 = ds["chi1"]
-    return np.log(chi1.where(chi1 > 0)).cumsum("layer", skipna=False)
-
-
-def log_back_norm2(ds: xr.Dataset) -> xr.DataArray:
-    """``log |delta^(l)|^2`` per network (lazy); NaN where the error vanished."""
-    norm2 = ds["back_norm2"]
-    return np.log(norm2.where(norm2 > 0))
-
-
-#: per-network variables derived from the stored ones (the same as simulate.store.DERIVED)
-DERIVED = {"log_prod_chi1": log_prod_chi1, "log_back_norm2": log_back_norm2}
+    return derived(ds, "log_prod_chi1")
 
 
 def _raw_summary(values: xr.DataArray) -> xr.DataArray:
@@ -67,7 +67,20 @@ def _raw_summary(values: xr.DataArray) -> xr.DataArray:
 
 
 def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
-    """Statistics of variable ``name`` (or one of :data:`DERIVED`) per (config, width, layer)."""
+    """Statistics of observable ``name`` (recorded or derived) per (config, width, layer).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.sweep import open_sweep
+    >>> from simulate.config import Sweep
+    >>> from simulate.depth_sweep import run
+    >>> ds = open_sweep(run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=5, samples=10),
+    ...                     tempfile.mkdtemp() + "/s.zarr", progress=False))
+    >>> m = moments(ds, "log_prod_chi1")
+    >>> sorted(m.data_vars), int(m["count"].isel(config=0, width=0, layer=0))
+    (['count', 'kurtosis', 'mean', 'sem', 'skewness', 'var'], 10)
+    """
     if f"{name}_moments" in ds:
         summary = ds[f"{name}_moments"].transpose(..., "chunk", "moment")
         merged = xr.apply_ufunc(
@@ -80,7 +93,7 @@ def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
         )
         merged = merged.compute()
     else:
-        values = DERIVED[name](ds) if name in DERIVED else ds[name]
+        values = derived(ds, name) if OBSERVABLES[name].when == "derived" else ds[name]
         merged = _raw_summary(values)
     stats = describe(merged.values)
     dims = merged.dims[:-1]
@@ -121,7 +134,22 @@ def stationary_nlo(ds: xr.Dataset, ci: int) -> xr.Dataset:
 
 
 def scaled_variance(ds: xr.Dataset, name: str) -> xr.Dataset:
-    """``N Var(name)`` with its standard error (the sample variance's, from the 4th moment)."""
+    """``N Var(name)`` with its standard error (the sample variance's, from the 4th moment).
+
+    Examples
+    --------
+    Layer 1 is exactly Gaussian, so ``N Var q_tilde^(1) = 2 q*^2`` up to sampling noise:
+
+    >>> import tempfile
+    >>> from analysis.sweep import open_sweep
+    >>> from simulate.config import Sweep
+    >>> from simulate.depth_sweep import run
+    >>> ds = open_sweep(run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(50,), depth=2, samples=4000),
+    ...                     tempfile.mkdtemp() + "/s.zarr", progress=False))
+    >>> v = scaled_variance(ds, "q_tilde").isel(config=0, width=0, layer=0)
+    >>> abs(float(v.value) - 2.0) < 5 * float(v.se)
+    True
+    """
     m = moments(ds, name)
     n, s2 = m["count"], m["var"]
     m4 = (m["kurtosis"] + 3.0) * (s2 * (n - 1) / n) ** 2

@@ -18,16 +18,11 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 from analysis import estimators
 from analysis.claims import config_label, evaluate, scale_classes, tally
 from analysis.expansions import ClaimTheory
-from analysis.figures import VALIDATION_FIGURES
-from analysis.product_figures import gradient_vs_product, stability_diagram, store_points, variance_shares
+from analysis.figures.validation import VALIDATION_FIGURES, gradient_vs_product
+from analysis.figures.products import stability_diagram, store_points, variance_shares
 from analysis.sweep import open_sweep, solution_of
 
 
@@ -56,11 +51,10 @@ def build(store: Path, out: Path) -> dict:
         fig = fn(ds)
         path = out / f"{name}.png"
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         figures.append((name, path))
     figures += _product_figures(ds, out)
     try:
-        from analysis.theory_figures import write_theory_figures
+        from analysis.figures.theory import write_theory_figures
 
         figures += [(p.stem, p) for p in write_theory_figures(out)]
     except ImportError:
@@ -138,7 +132,6 @@ def _product_figures(ds, out: Path) -> list[tuple[str, Path]]:
 
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

@@ -36,7 +36,20 @@ def solution_of(ds: xr.Dataset, ci: int):
 
 
 def open_sweep(path: str | Path) -> xr.Dataset:
-    ds = xr.open_zarr(path, consolidated=False)
+    """The store at ``path`` as a lazy dataset with the theory attached (module docstring).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from simulate.config import Sweep
+    >>> from simulate.depth_sweep import run
+    >>> store = run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=5, samples=10),
+    ...             tempfile.mkdtemp() + "/s.zarr", progress=False)
+    >>> ds = open_sweep(store)
+    >>> ds.q_cond.dims, float(ds.q_theory.isel(config=0, layer=0))
+    (('config', 'width', 'sample', 'layer'), 1.0)
+    """
+    ds = xr.open_zarr(path)
     depth = ds.sizes["layer"]
     names = ("q_theory", "q1_theory", "r_theory", "log_chi1_lead", "log_chi1_coef",
              "q2_theory", "r2_theory", "q_tilde_r2_theory", "log_chi1_coef2", "log_prod_chi1_var_coef")

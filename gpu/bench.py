@@ -89,11 +89,11 @@ def summarize(rows) -> dict:
 def _parse(argv):
     p = argparse.ArgumentParser(prog="python -m gpu.bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer shapes, repetitions and energy time")
-    p.add_argument("--reps", type=int, help="timed repetitions per cell (default: GPU 200/30, CPU 20/5)")
+    p.add_argument("--repeats", type=int, help="timed repetitions per cell (default: GPU 200/30, CPU 20/5)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = p.parse_args(argv)
-    if args.reps is not None and args.reps < 1:
-        p.error("--reps must be >= 1")
+    if args.repeats is not None and args.repeats < 1:
+        p.error("--repeats must be >= 1")
     return args
 
 
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         print("Running the CPU reference timing instead (Numba reference vs NumPy dense W @ x).\n")
         cupy = None
     mode = "cpu" if cupy is None else "gpu"
-    reps = args.reps or DEFAULT_REPS[mode][args.quick]
+    reps = args.repeats or DEFAULT_REPS[mode][args.quick]
     legend, header, line = (
         (CPU_LEGEND, CPU_HEADER, _cpu_line) if cupy is None else (GPU_LEGEND, GPU_HEADER, _gpu_line)
     )

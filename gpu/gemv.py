@@ -2,17 +2,16 @@
 
 arXiv 2602.05779, App. F / Table 3: activations that are exactly zero near
 the origin let the GEMV skip the columns of W whose input is zero.  The
-kernel (``gpu/cuda_source.py``) compacts the active inputs on the device and
-reads only their rows of ``W^T``; :mod:`gpu.dispatch` decides when that beats
-dense cuBLAS.
+kernel (``gpu/cuda/sparse_gemv.cu``, described in ``gpu/cuda_source.py``)
+compacts the active inputs on the device and reads only their rows of
+``W^T``; :mod:`gpu.dispatch` decides when that beats dense cuBLAS.
 """
-from functools import cache
-
 import numpy as np
 
 from gpu.backend import require_cupy
 from gpu.checks import check_out, check_vectors
-from gpu.cuda_source import BLOCK_THREADS, CUDA_SOURCE, compile_options, kernel_name
+from gpu.cuda_module import load_module
+from gpu.cuda_source import BLOCK_THREADS, SOURCE_PATH, compile_options, kernel_name
 from gpu.device import device_model
 from gpu.dispatch import choose_path
 from gpu.launch import launch_config
@@ -25,10 +24,10 @@ from gpu.layout import (
 )
 
 
-@cache
-def _module():
-    """The compiled kernels (NVRTC via CuPy; binaries cached on disk by CuPy)."""
-    return require_cupy().RawModule(code=CUDA_SOURCE, options=compile_options())
+def _module(cupy):
+    """The compiled kernels on the current device (:func:`gpu.cuda_module.load_module`:
+    compiled once per device by NVRTC through CuPy, binaries also cached on disk by CuPy)."""
+    return load_module(SOURCE_PATH, options=compile_options(), cupy=cupy)
 
 
 def _to_device(cupy, w, weight_dtype):
@@ -78,7 +77,7 @@ class SparseGemv:
         self._cupy = cupy
         self._device_id = self.weights.wt.device.id
         self._model = device_model(self._device_id)
-        self._kernel = _module().get_function(kernel_name(self.weights.weight_dtype, self.weights.vec))
+        self._kernel = _module(cupy).get_function(kernel_name(self.weights.weight_dtype, self.weights.vec))
         # Validates the shape against the grid limits (which also keep n, m within int32) now.
         self._configs = {1: launch_config(m, n, 1, self.weights.vec, self._model.sm_count)}
         self._paths: dict[tuple[int, float], str] = {}
@@ -161,6 +160,7 @@ class SparseGemv:
             self._tickets = self._cupy.zeros(cfg.ticket_size, dtype=self._cupy.uint32)
         if self._partial.size < cfg.partial_size:
             self._partial = self._cupy.empty(cfg.partial_size, dtype=self._cupy.float32)
+        # writes out (y) and, with ksplit > 1, the workspace self._partial and self._tickets
         self._kernel(
             cfg.grid,
             (BLOCK_THREADS,),

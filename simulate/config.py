@@ -1,8 +1,9 @@
 """A depth sweep: its axes, validation, and the EoC solution of every configuration.
 
 The ``config`` axis is the product of activation x sparsity x q* x (V'(q*) targets or
-m values); families without a clipping parameter (ReLU_tau, ST, ReLU) contribute one
-configuration per (sparsity, q*), at their only possible V'(q*) = 1. Everything is
+m values); families without a clipping parameter (ReLU_tau, ST, ReLU, HardShrink)
+contribute one configuration per (sparsity, q*), at the only V'(q*) they have at the EoC,
+and a family with one sparsity (ReLU: 1/2) one per q*, whatever the sparsity axis. Everything is
 checked and solved before any simulation starts, so bad input fails at once.
 """
 
@@ -99,7 +100,14 @@ class Sweep:
     def configs(self) -> list[NetworkConfig]:
         """The solved ``config`` axis; raises :class:`SweepError` naming a bad configuration."""
         out = []
-        for act, s, q in itertools.product(self.activation, self.sparsity, self.q_star):
+        for act in self.activation:
+            fixed = get_family(act).fixed_sparsity
+            out += self._solve(act, self.sparsity if fixed is None else (fixed,))
+        return out
+
+    def _solve(self, act: str, sparsities) -> list[NetworkConfig]:
+        out = []
+        for s, q in itertools.product(sparsities, self.q_star):
             if get_family(act).clip_param is None:
                 targets = [(None, None)]
             elif self.vprime is not None:

@@ -141,7 +141,33 @@ def resolve_backend(requested: str) -> str:
 
 def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrite=False, scheduler=None, workers=None,
         threads=None, progress=True) -> Path:
-    """Run (or complete) a sweep into the store ``out``; returns ``out`` as a ``Path``."""
+    """Run (or complete) a sweep into the store ``out``; returns ``out`` as a ``Path``.
+
+    Parameters
+    ----------
+    sweep
+        What to simulate (:class:`simulate.config.Sweep`; validated and solved before
+        anything is written).
+    out
+        The zarr store to create (or, with ``resume``, to complete).
+    backend
+        ``"auto"`` (the GPU when CuPy sees one), ``"cpu"`` or ``"gpu"``.
+    resume, overwrite
+        Complete an interrupted store of the same sweep, or replace an existing one.
+    scheduler, workers, threads
+        A Dask scheduler address or a number of local workers; threads per worker.
+    progress
+        Show a progress bar.
+
+    Examples
+    --------
+    >>> import tempfile, xarray as xr
+    >>> from simulate.config import Sweep
+    >>> path = run(Sweep(q_star=(1.0, 2.0), vprime=(0.5,), width=(20,), depth=4, samples=8),
+    ...            tempfile.mkdtemp() + "/s.zarr", progress=False)
+    >>> xr.open_zarr(path).chi1.sizes
+    Frozen({'config': 2, 'width': 1, 'sample': 8, 'layer': 4})
+    """
     out = Path(out)
     backend = resolve_backend(backend)
     configs = sweep.configs()
@@ -232,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted: {out} is a valid store; complete it with the same options and --resume", file=sys.stderr)
         return 130
     if not args.quiet:
-        print(summarise(xr.open_zarr(out, consolidated=False)))
+        print(summarise(xr.open_zarr(out)))
         print(f"\nstore: {out}  (xarray.open_zarr('{out}'), or analysis.sweep.open_sweep for the theory beside it)")
         print(f"does the theory hold? python -m analysis.report {out} --out {out.parent / 'report'}")
     return 0

@@ -1,19 +1,12 @@
-"""Simulate one chunk of networks of one (configuration, width): the unit of work.
+"""Simulate one chunk of networks of one (configuration, width) on the CPU: the unit of work.
 
 ``simulate_chunk`` returns the per-network, per-layer observables of networks
-``start .. stop - 1`` (SPEC.md, "What a simulation measures"):
-
-* ``q_cond``: ``sigma_w^2 / N_(l-1) sum_j phi(h_j^(l-1))^2 + sigma_b^2`` (``q*`` at layer 1);
-* ``q_tilde``: ``(1/N_l) sum_i (h_i^(l))^2``;
-* ``chi1``: ``sigma_w^2 / N_l sum_i phi'(h_i^(l))^2``;
-* ``sparsity``: the fraction of zero activations of layer ``l``;
-* ``rho`` (two inputs): ``G_ab / sqrt(G_aa G_bb)`` of the conditional covariance;
-* ``back_norm2`` (backward): ``|delta^(l)|^2`` of the error back-propagated from a
-  random unit vector at layer ``L``;
-* ``diverged_layer``: the first layer whose ``q_cond`` is not finite (0: none).
-
-All of them refer to input 0. Networks run in parallel threads (the kernel releases
-the GIL); each draws from its own stream, so nothing depends on ``threads``.
+``start .. stop - 1``, as defined once in :data:`simulate.observables.OBSERVABLES`
+(those :func:`simulate.observables.recorded` names for the sweep, and
+``diverged_layer``: the first layer whose ``q_cond`` is not finite, 0: none).
+Networks run in parallel threads (the kernel releases the GIL); each draws from its own
+stream, so nothing depends on ``threads``. Its GPU twin is
+:func:`simulate.gpu.simulate_chunk_gpu` (same contract).
 """
 
 from __future__ import annotations
@@ -26,28 +19,32 @@ import numpy as np
 from simulate.config import NetworkConfig, Sweep
 from simulate.dense import dense_network
 from simulate.kernels import activation_code, reduced_network
+from simulate.observables import OBSERVABLES, PER_LAYER, recorded
 from simulate.seeding import network_rng
 
-LAYER_VARIABLES = ("q_tilde", "q_cond", "chi1", "sparsity", "rho", "back_norm2")
-
-
-def variables(sweep: Sweep) -> tuple[str, ...]:
-    """The per-layer variables a sweep records."""
-    names = ["q_tilde", "q_cond", "chi1", "sparsity"]
-    if sweep.inputs == 2:
-        names.append("rho")
-    if sweep.backward:
-        names.append("back_norm2")
-    return tuple(names)
+#: every per-layer array a sampler kernel fills (the ones not recorded stay unused)
+_KERNEL_OUTPUTS = tuple(o.name for o in OBSERVABLES.values() if o.dims == PER_LAYER and o.when != "derived")
 
 
 def simulate_chunk(
     sweep: Sweep, config: NetworkConfig, width: int, start: int, stop: int, threads: int | None = None
 ) -> dict[str, np.ndarray]:
     """Observables of networks ``start..stop-1``: arrays ``(stop - start, depth)`` and
-    ``diverged_layer`` ``(stop - start,)``."""
+    ``diverged_layer`` ``(stop - start,)``.
+
+    Examples
+    --------
+    >>> from simulate.config import Sweep
+    >>> sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=5, samples=10)
+    >>> out = simulate_chunk(sweep, sweep.configs()[0], 20, 0, 10)
+    >>> out["chi1"].shape, bool((out["q_cond"][:, 0] == 1.0).all())
+    ((10, 5), True)
+    >>> import numpy as np  # the same networks, whatever the chunking
+    >>> bool(np.array_equal(simulate_chunk(sweep, sweep.configs()[0], 20, 5, 10)["chi1"], out["chi1"][5:]))
+    True
+    """
     n = stop - start
-    out = {name: np.full((n, sweep.depth), np.nan) for name in LAYER_VARIABLES}
+    out = {name: np.full((n, sweep.depth), np.nan) for name in _KERNEL_OUTPUTS}
     rngs = [network_rng(sweep.seed, width, s) for s in range(start, stop)]
     sol = config.solution
     if sweep.sampler == "reduced":
@@ -72,7 +69,7 @@ def simulate_chunk(
     else:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(work, np.array_split(np.arange(n), threads)))
-    result = {name: out[name] for name in variables(sweep)}
+    result = {name: out[name] for name in recorded(sweep)}
     bad = ~np.isfinite(result["q_cond"])
     result["diverged_layer"] = np.where(bad.any(axis=1), bad.argmax(axis=1) + 1, 0).astype(np.int32)
     return result

@@ -33,31 +33,20 @@ import math
 import numba as nb
 import numpy as np
 
-#: activation codes understood by the kernels, with their parameter order
-CODES = {
-    "relu": (0, ("tau",)),
-    "relu_tau": (0, ("tau",)),
-    "st": (1, ("tau",)),
-    "crelu": (2, ("tau", "m")),
-    "cst": (3, ("tau", "m")),
-    "hardshrink": (4, ("tau", "alpha", "eps")),
-    "chardshrink": (5, ("tau", "alpha", "eps", "m")),
-    "sawtooth": (6, ("tau", "m")),
-}
-
-
 def activation_code(activation) -> tuple[int, np.ndarray]:
-    """``(code, params[4])`` for a :class:`theory.Activation` instance."""
-    code, names = CODES[activation.name]
+    """``(code, params[4])`` for a :class:`theory.Activation` instance: the family's
+    ``kernel_code`` and its parameters in ``param_names`` order (the one definition,
+    :mod:`theory.activations`)."""
     params = np.zeros(4)
-    for i, name in enumerate(names):
+    for i, name in enumerate(activation.param_names):
         params[i] = float(activation.params[name])
-    return code, params
+    return activation.kernel_code, params
 
 
 @nb.njit(inline="always")
 def phi(code, x, p):
-    """The activations of :mod:`theory.activations`, elementwise (same definitions)."""
+    """The activations of :mod:`theory.activations` by ``kernel_code``, elementwise (same
+    definitions; ``tests/test_activations_agree.py`` checks every implementation)."""
     if code == 0:
         return max(x - p[0], 0.0)
     if code == 1:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -31,41 +32,8 @@ import xarray as xr
 import zarr
 
 from simulate.config import NetworkConfig, Sweep, SweepError
-from simulate.engine import variables
 from simulate.moments import MOMENTS, chunk_moments
-
-DEFINITIONS = {
-    "q_tilde": ("(1/N_l) sum_i (h_i^(l))^2: empirical second moment of layer l's pre-activations", "variance (input units^2)"),
-    "q_cond": (
-        "sigma_w^2/N_(l-1) sum_j phi(h_j^(l-1))^2 + sigma_b^2: variance of layer l given layer l-1 (q* at l = 1)",
-        "variance (input units^2)",
-    ),
-    "chi1": ("sigma_w^2/N_l sum_i phi'(h_i^(l))^2: per-layer gain of back-propagated squared errors", "1"),
-    "sparsity": ("fraction of layer l's activations that are exactly zero", "1"),
-    "rho": ("G_01/sqrt(G_00 G_11) of layer l's conditional covariance of the two inputs", "1"),
-    "back_norm2": ("|delta^(l)|^2, error back-propagated through the same weights from a random unit vector at layer L", "1"),
-    "diverged_layer": ("first layer whose q_cond is not finite (0: the network did not diverge)", "layer"),
-    "log_prod_chi1": ("log prod_{k<=l} chi1^(k) (finite only while every chi1 > 0)", "1"),
-    "log_back_norm2": ("log |delta^(l)|^2 of the back-propagated error (finite while the error is not zero)", "1"),
-}
-
-
-def log_prod_chi1(chi1: np.ndarray) -> np.ndarray:
-    """``log prod_{k<=l} chi1^(k)`` along the last axis; ``nan`` from the first dead layer."""
-    with np.errstate(divide="ignore"):
-        logs = np.where(chi1 > 0, np.log(np.where(chi1 > 0, chi1, 1.0)), np.nan)
-    return np.cumsum(logs, axis=-1)
-
-
-def log_back_norm2(back_norm2: np.ndarray) -> np.ndarray:
-    """``log |delta^(l)|^2``; ``nan`` where the error vanished (a layer passed no gradient)."""
-    with np.errstate(divide="ignore"):
-        return np.where(back_norm2 > 0, np.log(np.where(back_norm2 > 0, back_norm2, 1.0)), np.nan)
-
-
-#: derived per-layer variables with a streaming summary in ``--keep`` stores
-DERIVED = {"log_prod_chi1": ("chi1", log_prod_chi1), "log_back_norm2": ("back_norm2", log_back_norm2)}
-
+from simulate.observables import OBSERVABLES, derive, derived, recorded
 
 def _versions() -> dict:
     out = {}
@@ -88,28 +56,19 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
     n_chunk = n_chunks(sweep)
     sols = [c.solution for c in configs]
     data = {}
-    for name in variables(sweep):
-        desc, units = DEFINITIONS[name]
-        data[name] = (
-            ("config", "width", "sample", "layer"),
-            da.full(shape, np.nan, chunks=chunks),
-            {"description": desc, "units": units},
-        )
-    desc, units = DEFINITIONS["diverged_layer"]
-    data["diverged_layer"] = (
-        ("config", "width", "sample"),
-        da.zeros(shape[:3], dtype=np.int32, chunks=chunks[:3]),
-        {"description": desc, "units": units},
-    )
+    for name in recorded(sweep):
+        data[name] = (OBSERVABLES[name].dims, da.full(shape, np.nan, chunks=chunks), OBSERVABLES[name].attrs)
+    diverged = OBSERVABLES["diverged_layer"]
+    data["diverged_layer"] = (diverged.dims, da.zeros(shape[:3], dtype=np.int32, chunks=chunks[:3]), diverged.attrs)
     if sweep.keep is not None:
         mshape = (len(configs), len(sweep.width), n_chunk, sweep.depth, len(MOMENTS))
-        derived = [name for name, (source, _) in DERIVED.items() if source in variables(sweep)]
-        for name in (*variables(sweep), *derived):
-            desc, units = DEFINITIONS[name]
+        for name in (*recorded(sweep), *derived(sweep)):
+            o = OBSERVABLES[name]
             data[f"{name}_moments"] = (
                 ("config", "width", "chunk", "layer", "moment"),
                 da.zeros(mshape, chunks=(1, 1, 1, sweep.depth, len(MOMENTS))),
-                {"description": f"per-chunk streaming summary of {name}: {desc}", "units": units},
+                {"long_name": f"streaming summary of {o.long_name}", "units": o.units,
+                 "description": f"per-chunk streaming summary of {name}: {o.definition}"},
             )
     data["completed"] = (
         ("config", "width", "chunk"),
@@ -117,27 +76,29 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
         {"description": "chunk of samples written in full (resume recomputes the others)"},
     )
     coords = {
-        "config": np.arange(len(configs)),
-        "width": ("width", np.array(sweep.width, dtype=np.int64), {"description": "N_l, equal for every layer"}),
-        "sample": ("sample", np.arange(sweep.raw_samples), {"description": "network index; its random stream is keyed by (seed, width, sample)"}),
-        "layer": ("layer", np.arange(1, sweep.depth + 1), {"description": "layer l = 1..L"}),
-        "activation": ("config", np.array([c.activation for c in configs], dtype=object)),
-        "q_star": ("config", np.array([c.q_star for c in configs]), {"description": "fixed-point variance q*"}),
+        "config": ("config", np.arange(len(configs)), _cf("configuration index", "1")),
+        "width": ("width", np.array(sweep.width, dtype=np.int64), _cf("width N_l", "1", "N_l, equal for every layer")),
+        "sample": ("sample", np.arange(sweep.raw_samples),
+                   _cf("network index", "1", "its random stream is keyed by (seed, width, sample)")),
+        "layer": ("layer", np.arange(1, sweep.depth + 1), _cf("layer l", "1", "layer l = 1..L")),
+        "activation": ("config", np.array([c.activation for c in configs], dtype=object), _cf("activation family", "")),
+        "q_star": ("config", np.array([c.q_star for c in configs]), _cf("fixed-point variance q*", "input units^2")),
     }
-    for name, desc in [
-        ("sparsity_target", "target sparsity s"),
-        ("vprime", "V'(q*) of the EoC solution"),
-        ("tau", "threshold tau"),
-        ("m", "clipping value m (inf: none)"),
-        ("sigma_w2", "sigma_w^2"),
-        ("sigma_b2", "sigma_b^2"),
-        ("vsecond", "V''(q*)"),
-        ("bound", "Theorem 2.1 bound on |q~{1}| (nan outside 0 < V' < 1)"),
+    for name, long_name, units in [
+        ("sparsity_target", "target sparsity s", "1"),
+        ("vprime", "V'(q*) of the EoC solution", "1"),
+        ("tau", "threshold tau", "input units"),
+        ("m", "clipping value m (inf: none)", "input units"),
+        ("sigma_w2", "weight variance sigma_w^2", "1"),
+        ("sigma_b2", "bias variance sigma_b^2", "input units^2"),
+        ("vsecond", "V''(q*)", "1 / input units^2"),
+        ("bound", "Theorem 2.1 bound on |q~{1}| (nan outside 0 < V' < 1)", "input units^2"),
     ]:
         attr = "sparsity" if name == "sparsity_target" else name
-        coords[name] = ("config", np.array([float(getattr(s, attr)) for s in sols]), {"description": desc})
+        coords[name] = ("config", np.array([float(getattr(s, attr)) for s in sols]), _cf(long_name, units))
     if sweep.keep is not None:
-        coords["moment"] = ("moment", np.array(MOMENTS, dtype=object), {"description": "count, mean, sums of (x - mean)^k"})
+        coords["moment"] = ("moment", np.array(MOMENTS, dtype=object),
+                            _cf("streaming moment", "", "count, mean, sums of (x - mean)^k"))
     ds = xr.Dataset(data, coords=coords)
     ds.attrs = {
         "title": "Finite-width Monte Carlo of EoC-initialised networks (depth sweep)",
@@ -155,14 +116,24 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
         "command": " ".join(sys.argv),
         "conventions": "SPEC.md 'What a simulation measures'; layer 1 is exactly N(0, q*)",
     }
-    ds.to_zarr(
-        path,
-        mode="w-",
-        compute=False,
-        zarr_format=3,
-        consolidated=False,
-        encoding={"completed": {"chunks": (1, 1, 1)}},
-    )
+    write_metadata(ds, path, encoding={"completed": {"chunks": (1, 1, 1)}})
+
+
+def write_metadata(ds: xr.Dataset, path: Path, **kwargs) -> None:
+    """Create the zarr v3 store ``path`` from ``ds`` (data left to later writes when Dask
+    backed) with consolidated metadata, so ``xarray.open_zarr(path)`` opens it at once and
+    without a warning. Later writes change data only, never metadata, so the consolidated
+    copy stays true. zarr warns that consolidated metadata is not yet in the v3
+    specification (zarr-python reads it back, which is all this project needs): that one
+    warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+        ds.to_zarr(path, mode="w-", compute=False, zarr_format=3, consolidated=True, **kwargs)
+
+
+def _cf(long_name: str, units: str, description: str | None = None) -> dict:
+    """CF attributes of a coordinate."""
+    return {"long_name": long_name, "units": units, **({"description": description} if description else {})}
 
 
 def open_for_resume(path: Path, sweep: Sweep, backend: str) -> None:
@@ -199,8 +170,8 @@ def write_chunk(path: Path, sweep: Sweep, ci: int, wi: int, chunk: int, result: 
         for name, values in result.items():
             group[name][ci, wi, start:stop] = values[: stop - start]
     if sweep.keep is not None:
-        summaries = {name: result[name] for name in variables(sweep)}
-        summaries.update({name: fn(result[source]) for name, (source, fn) in DERIVED.items() if source in result})
+        summaries = {name: result[name] for name in recorded(sweep)}
+        summaries.update({name: derive(name, result[OBSERVABLES[name].source]) for name in derived(sweep)})
         for name, values in summaries.items():
             group[f"{name}_moments"][ci, wi, chunk] = chunk_moments(values, axis=0)
     group["completed"][ci, wi, chunk] = True

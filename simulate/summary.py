@@ -15,19 +15,18 @@ import numpy as np
 import xarray as xr
 
 from simulate.moments import chunk_moments, describe, reduce
-from simulate.store import DERIVED
+from simulate.observables import OBSERVABLES, derive
 from theory import nlo_recursion, solve_eoc
 
 
 def layer_statistics(ds: xr.Dataset, name: str, ci: int, wi: int) -> dict[str, np.ndarray]:
-    """Count, mean, sem, ... per layer of ``name`` (or a derived variable of :data:`simulate.store.DERIVED`) over all networks
+    """Count, mean, sem, ... per layer of ``name`` (recorded or derived, :mod:`simulate.observables`) over all networks
     of (config ``ci``, width ``wi``): from the stored moments of a ``--keep`` store, else
     from the raw values."""
     if f"{name}_moments" in ds:
         return describe(reduce(ds[f"{name}_moments"].isel(config=ci, width=wi).values, axis=0))
-    if name in DERIVED:
-        source, fn = DERIVED[name]
-        values = fn(ds[source].isel(config=ci, width=wi).values)
+    if OBSERVABLES[name].when == "derived":
+        values = derive(name, ds[OBSERVABLES[name].source].isel(config=ci, width=wi).values)
     else:
         values = ds[name].isel(config=ci, width=wi).values
     return describe(chunk_moments(values, axis=0))

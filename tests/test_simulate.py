@@ -5,6 +5,8 @@ Statistical tests use fixed seeds; each states its false-failure probability (th
 probability that a correct implementation fails it, over the random seed).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -128,7 +130,7 @@ def test_relu_tau_at_the_eoc_diverges_and_is_recorded():
 
 
 def _store_values(path):
-    ds = xr.open_zarr(path, consolidated=False)
+    ds = xr.open_zarr(path)
     return {name: ds[name].values for name in ds.data_vars}
 
 
@@ -148,8 +150,15 @@ def test_store_is_identical_whatever_the_chunking_and_workers(tmp_path):
 
 
 def test_store_explains_itself(tmp_path):
+    """Named dimensions, CF long_name and units on every variable and coordinate, and
+    consolidated metadata: xarray.open_zarr opens the store without any warning."""
     path = run(Sweep(q_star=(1.0, 3.0), vprime=(0.5, 0.7), width=(10,), depth=4, samples=3, inputs=2), tmp_path / "s.zarr", progress=False)
-    ds = xr.open_zarr(path, consolidated=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(path)
+    for name in (*ds.data_vars, *ds.coords):
+        if name != "completed":
+            assert {"long_name", "units"} <= set(ds[name].attrs), name
     assert dict(ds.sizes) == {"config": 4, "width": 1, "sample": 3, "layer": 4, "chunk": 1}
     for coord in ("activation", "sparsity_target", "q_star", "vprime", "tau", "m", "sigma_w2", "sigma_b2"):
         assert coord in ds.coords
@@ -160,6 +169,15 @@ def test_store_explains_itself(tmp_path):
     assert ds.attrs["seed"] == 0 and ds.attrs["sampler"] == "reduced" and "numpy" in ds.attrs["versions"]
     np.testing.assert_allclose(ds.rho.isel(layer=0).values, 0.5)
     assert bool(ds.completed.all())
+
+
+def test_relu_takes_its_only_sparsity(tmp_path, capsys):
+    """ReLU has sparsity 1/2 at every q*: with the default sparsity axis it contributes one
+    configuration per q* at s = 0.5, beside the other families' (no traceback)."""
+    assert main(["--activation", "relu", "crelu", "--qstar", "1", "--vprime", "0.7", "--width", "10", "--depth", "3",
+                 "--samples", "4", "--quiet", "--out", str(tmp_path / "r.zarr")]) == 0
+    ds = xr.open_zarr(tmp_path / "r.zarr")
+    assert list(ds.activation.values) == ["relu", "crelu"] and list(ds.sparsity_target.values) == [0.5, 0.85]
 
 
 def test_interrupted_run_resumes_to_the_uninterrupted_store(tmp_path, monkeypatch):
@@ -179,7 +197,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_store(tmp_path, monkeypatc
     monkeypatch.setattr(ds_mod, "_task", flaky)
     with pytest.raises(KeyboardInterrupt):
         run(Sweep(**kw), tmp_path / "cut.zarr", progress=False)
-    cut = xr.open_zarr(tmp_path / "cut.zarr", consolidated=False)
+    cut = xr.open_zarr(tmp_path / "cut.zarr")
     assert int(cut.completed.sum()) == 3 and np.isnan(cut.q_cond.values).any()
     monkeypatch.setattr(ds_mod, "_task", real_task)
     run(Sweep(**kw), tmp_path / "cut.zarr", resume=True, progress=False)
@@ -232,7 +250,7 @@ def test_cli_with_toml_config_and_summary(tmp_path, capsys):
     config.write_text('activation = ["crelu"]\nsparsity = [0.8]\nqstar = [1, 2]\nvprime = [0.7]\nwidth = [16]\ndepth = 6\nsamples = 30\n')
     out = tmp_path / "cli.zarr"
     assert main(["--config", str(config), "--out", str(out), "--samples", "20"]) == 0
-    ds = xr.open_zarr(out, consolidated=False)
+    ds = xr.open_zarr(out)
     assert ds.sizes["sample"] == 20 and list(ds.q_star.values) == [1.0, 2.0]
     text = capsys.readouterr().out
     assert "N(E q_cond - q*)" in text and "q~{1} recursion" in text
@@ -264,9 +282,9 @@ def test_streaming_moments_equal_the_full_store(tmp_path):
     from simulate.summary import layer_statistics
 
     kw = dict(q_star=(1.0,), vprime=(0.9,), width=(15,), depth=8, samples=57, seed=4)
-    full = xr.open_zarr(run(Sweep(chunk=57, **kw), tmp_path / "full.zarr", progress=False), consolidated=False)
+    full = xr.open_zarr(run(Sweep(chunk=57, **kw), tmp_path / "full.zarr", progress=False))
     for chunk in (5, 16):
-        kept = xr.open_zarr(run(Sweep(keep=6, chunk=chunk, **kw), tmp_path / f"k{chunk}.zarr", progress=False), consolidated=False)
+        kept = xr.open_zarr(run(Sweep(keep=6, chunk=chunk, **kw), tmp_path / f"k{chunk}.zarr", progress=False))
         assert kept.sizes["sample"] == 6
         np.testing.assert_array_equal(kept.q_tilde.values, full.q_tilde.values[:, :, :6])
         for name in ("q_cond", "q_tilde", "chi1", "log_prod_chi1"):

@@ -17,15 +17,9 @@ from scipy import stats
 
 from simulate.config import Sweep
 from simulate.engine import simulate_chunk
-from simulate.gpu import (
-    CUDA_SOURCE,
-    KERNELS,
-    GpuUnavailableError,
-    compile_options,
-    gpu_available,
-    network_keys,
-    simulate_chunk_gpu,
-)
+from simulate.gpu import GpuUnavailableError, gpu_available, simulate_chunk_gpu
+from simulate.gpu_kernels import CUDA_SOURCE, KERNELS, compile_options
+from simulate.seeding import network_keys
 
 from _stats import assert_scale_covariant, welch_z
 
@@ -78,7 +72,7 @@ def test_gpu_reduced_sampler_agrees_with_the_cpu_in_distribution(activation, inp
     [("relu", None), ("st", None), ("cst", 0.8), ("hardshrink", None), ("chardshrink", 0.3), ("sawtooth", 0.8)],
 )
 def test_every_activation_agrees_with_the_cpu_in_distribution(activation, vprime):
-    """Every activation code of simulate.kernels.CODES: KS of q_tilde, q_cond, chi1 and
+    """Every kernel_code of theory.FAMILIES: KS of q_tilde, q_cond, chi1 and
     sparsity at layers 2 and 5 (rounded to 10 decimals), GPU (3000 networks) against CPU
     (2000). 8 tests at p < 1e-6: false-failure probability below 8e-6 per activation."""
     sparsity = 0.5 if activation == "relu" else 0.7
@@ -251,7 +245,7 @@ def test_gpu_generator_is_philox4x32_10_with_box_muller():
     N(0, 1) (p < 1e-6: false-failure probability 1e-6)."""
     import cupy
 
-    from simulate.gpu import kernels
+    from simulate.gpu_kernels import kernels
 
     k = kernels()
     rows = np.array([list(c) + list(key) for c, key, _ in _KAT], np.uint32)

@@ -147,6 +147,8 @@ def test_published_vsecond_disagreements_are_reported():
         (dict(activation="relu_tau", sparsity=0.7, q_star=1.0, m=1.0), "no clipping parameter"),
         (dict(activation="st", sparsity=0.7, q_star=1.0, vprime=0.7), r"V'\(q\*\) = 1 at the EoC"),
         (dict(activation="crelu", sparsity=0.85, q_star=1.0, m=-1.0), "m must be positive"),
+        (dict(activation="hardshrink", sparsity=0.7, q_star=1.0, vprime=0.3), r"V'\(q\*\) = 0.371242 at the EoC"),
+        (dict(activation="relu", sparsity=0.7, q_star=1.0), r"relu has sparsity 0.5 at every q\*"),
     ],
 )
 def test_bad_inputs_raise_documented_errors(kwargs, match):
@@ -165,6 +167,14 @@ def test_cli_json_contract():
     for key in ("tau", "m", "sigma_w2", "sigma_b2", "vprime", "vsecond", "chi1_prime", "bound"):
         assert isinstance(record[key], float), key
     assert record["m"] == pytest.approx(1.17, abs=0.005)
+
+
+def test_cli_families_without_a_clipping_parameter():
+    """HardShrink has no m, and its V'(q*) at the EoC is not 1: the CLI says both."""
+    out = subprocess.run([sys.executable, "-m", "theory", "eoc", "--activation", "hardshrink", "--sparsity", "0.7"],
+                         check=True, capture_output=True, text=True).stdout
+    assert "n/a (no clipping parameter)" in out and "0.3712422527" in out
+    assert solve_eoc("hardshrink", 0.7, 1.0, vprime=0.3712422527).vprime == pytest.approx(0.3712422527)
 
 
 def test_cli_reports_unreachable_target():

@@ -1,4 +1,4 @@
-"""Exact-theory figures (analysis.theory_figures): structure, files and the drawn values."""
+"""Exact-theory figures (analysis.figures.theory): structure, files and the drawn values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
-from analysis import theory_figures as tf
+from analysis.figures import theory as tf
 from theory import solve_eoc
 
 EXPECTED_FILES = {

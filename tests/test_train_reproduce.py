@@ -63,7 +63,7 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     out = tmp_path / "t1.zarr"
     argv = [
         "table1", "--data-dir", str(tmp_path), "--depth", "2", "--width", "8", "--epochs", "1", "--seeds", "2",
-        "--sparsity", "0.85", "--vprime", "0.7", "--q-star", "1", "2", "--scale-control",
+        "--sparsity", "0.85", "--vprime", "0.7", "--qstar", "1", "2", "--scale-control",
         "--max-ensemble", "5", "--out", str(out), "--no-progress",
     ]
     assert reproduce.main(argv) == 0
@@ -87,7 +87,7 @@ def test_reproduce_fails_before_training(tmp_path):
     with pytest.raises(SystemExit, match="no mnist IDX files"):
         reproduce.main(["table1", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.zarr")])
     with pytest.raises(SystemExit, match="q\\* must be positive"):
-        reproduce.main(["table1", "--data-dir", str(tmp_path), "--q-star", "-1"])
+        reproduce.main(["table1", "--data-dir", str(tmp_path), "--qstar", "-1"])
     with pytest.raises(SystemExit, match="not in its grid"):
         reproduce.main(["table2", "--data-dir", str(tmp_path), "--vprime", "0.6"])
     if not torch.cuda.is_available():

@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"EoC initialisation: {sol.activation_name}, s = {sol.sparsity:g}, q* = {sol.q_star:g}")
     for key, label in _LABELS.items():
         value = record[key]
-        shown = "n/a (needs 0 < V'(q*) < 1)" if value is None else (value if isinstance(value, str) else f"{value:.10g}")
+        if value is None:
+            shown = "n/a (no clipping parameter)" if key == "m" else "n/a (needs 0 < V'(q*) < 1)"
+        else:
+            shown = value if isinstance(value, str) else f"{value:.10g}"
         print(f"  {label:<28} {shown}")
     return 0
 

@@ -41,16 +41,34 @@ def _pdf(x):
 class Activation:
     """A piecewise-smooth activation ``phi`` with known kinks.
 
-    Subclasses set ``name``, ``param_names`` and implement ``phi``, ``dphi`` and
-    ``kinks``; they may override ``_closed_form`` and ``_tau_for_sparsity``.
-    ``clip_param`` names the parameter that the EoC solver tunes to reach a target
-    ``V'(q*)`` (``None`` for families without one).
+    The subclass contract: set ``name``, ``param_names`` and ``kernel_code`` and implement
+    ``_phi``, ``_dphi`` and ``_kinks``; optionally override ``_closed_form``,
+    ``_tau_closed``, ``_sparsity_closed``, ``_contraction_closed`` and ``clip_range``.
+
+    ``param_names`` is also the order in which the compiled kernels receive the
+    parameters (at most four). ``kernel_code`` selects the family in the Numba and CUDA
+    samplers (:mod:`simulate.kernels`, the CUDA header generated from :data:`FAMILIES`);
+    families sharing a code share a kernel formula. ``clip_param`` names the parameter
+    that the EoC solver tunes to reach a target ``V'(q*)`` (``None``: none, and ``V'(q*)``
+    at the EoC is whatever the family gives). ``fixed_sparsity``: the only sparsity the
+    family has (ReLU: 1/2), else ``None``. ``tau_needs_clip``: the sparsity depends on the
+    clipping parameter too, so ``tau_for_sparsity`` takes it. ``clipped_family``: the
+    clipped family that restores stability to a family with ``V'(q*) = 1`` at the EoC
+    (ICLR 2024), else ``None``. ``symmetric``: ``phi`` is odd
+    (``sign(x) psi(|x|)``). ``clamp_form``: ``phi`` is ``clamp(x - tau, 0, m)`` or its
+    odd extension, the form the torch module implements (:mod:`train.activations`).
     """
 
     name: ClassVar[str]
     param_names: ClassVar[tuple[str, ...]] = ()
+    kernel_code: ClassVar[int]
     clip_param: ClassVar[str | None] = None
     defaults: ClassVar[dict[str, float]] = {}
+    fixed_sparsity: ClassVar[float | None] = None
+    tau_needs_clip: ClassVar[bool] = False
+    clipped_family: ClassVar[str | None] = None
+    symmetric: ClassVar[bool] = False
+    clamp_form: ClassVar[bool] = False
 
     def __init__(self, **params):
         unknown = set(params) - set(self.param_names)
@@ -231,6 +249,9 @@ class ShiftedReLU(Activation):
 
     name = "relu_tau"
     param_names = ("tau",)
+    kernel_code = 0
+    clamp_form = True
+    clipped_family = "crelu"
 
     @staticmethod
     def _phi(x, tau):
@@ -271,6 +292,7 @@ class ReLU(ShiftedReLU):
     name = "relu"
     param_names = ("tau",)
     defaults = {"tau": 0.0}
+    fixed_sparsity = 0.5
 
     def __init__(self, **params):
         if np.any(np.asarray(params.get("tau", 0.0)) != 0.0):
@@ -298,6 +320,8 @@ class ClippedReLU(Activation):
     name = "crelu"
     param_names = ("tau", "m")
     clip_param = "m"
+    kernel_code = 2
+    clamp_form = True
 
     @staticmethod
     def _phi(x, tau, m):
@@ -351,6 +375,7 @@ class _Symmetrised(Activation):
     """
 
     one_sided: ClassVar[type[Activation]]
+    symmetric = True
 
     @classmethod
     def _phi(cls, x, **p):
@@ -387,6 +412,9 @@ class SoftThreshold(_Symmetrised):
 
     name = "st"
     param_names = ("tau",)
+    kernel_code = 1
+    clamp_form = True
+    clipped_family = "cst"
     one_sided = ShiftedReLU
 
 
@@ -396,6 +424,8 @@ class ClippedSoftThreshold(_Symmetrised):
     name = "cst"
     param_names = ("tau", "m")
     clip_param = "m"
+    kernel_code = 3
+    clamp_form = True
     one_sided = ClippedReLU
 
 
@@ -409,6 +439,8 @@ class HardShrink(Activation):
 
     name = "hardshrink"
     param_names = ("tau", "alpha", "eps")
+    kernel_code = 4
+    clipped_family = "chardshrink"
     defaults = {"alpha": 10.0, "eps": 0.01}
 
     @staticmethod
@@ -438,6 +470,8 @@ class ClippedHardShrink(HardShrink):
     name = "chardshrink"
     param_names = ("tau", "alpha", "eps", "m")
     clip_param = "m"
+    kernel_code = 5
+    clipped_family = None
 
     @staticmethod
     def _phi(x, tau, alpha, eps, m):
@@ -465,6 +499,8 @@ class Sawtooth(Activation):
     name = "sawtooth"
     param_names = ("tau", "m")
     clip_param = "m"
+    kernel_code = 6
+    tau_needs_clip = True
 
     @staticmethod
     def _phi(x, tau, m):

@@ -115,11 +115,12 @@ def _check_inputs(cls, sparsity, q_star, vprime, m):
         raise EoCError(f"q* must be positive and finite, got {q_star}")
     if np.any(~((sparsity > 0) & (sparsity < 1))):
         raise EoCError(f"sparsity s must lie in (0, 1), got {sparsity}")
+    if cls.fixed_sparsity is not None and np.any(sparsity != cls.fixed_sparsity):
+        raise EoCError(f"{cls.name} has sparsity {cls.fixed_sparsity:g} at every q*, got {sparsity}; "
+                       "use relu_tau for other sparsities")
     if cls.clip_param is None:
         if m is not None:
             raise EoCError(f"{cls.name} has no clipping parameter m")
-        if vprime is not None and np.any(np.abs(np.asarray(vprime) - 1.0) > 1e-12):
-            raise EoCError(f"{cls.name} has V'(q*) = 1 at the EoC for every q*; reachable range is {{1}}")
     else:
         if (vprime is None) == (m is None):
             raise EoCError(f"{cls.name}: give exactly one of vprime (target V'(q*)) or m")
@@ -140,6 +141,21 @@ def solve_eoc(activation: str, sparsity, q_star, vprime=None, m=None, **params) 
         For clipped families exactly one: the target ``V'(q*)`` or the clipping value.
     params
         Further fixed family parameters (``alpha``, ``eps`` for the HardShrink family).
+
+    Returns
+    -------
+    EoCSolution
+        ``tau``, ``m``, ``sigma_w2``, ``sigma_b2``, ``V'``, ``V''``, ``chi_1`` and the
+        Gaussian averages at ``q*``; arrays where the inputs are.
+
+    Examples
+    --------
+    >>> from theory import solve_eoc
+    >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+    >>> round(sol.vprime, 12), round(sol.chi1, 12)
+    (0.7, 1.0)
+    >>> solve_eoc("crelu", [0.6, 0.9], 1.0, vprime=0.5).tau.shape
+    (2,)
     """
     cls = get_family(activation)
     sparsity = np.asarray(sparsity, float)
@@ -149,6 +165,8 @@ def solve_eoc(activation: str, sparsity, q_star, vprime=None, m=None, **params) 
     if cls.clip_param is None:
         tau = cls.tau_for_sparsity(sparsity, q_star, **params)
         act = cls(tau=tau, **params)
+        if vprime is not None:
+            _check_fixed_vprime(cls.name, _eoc_vprime(act, q_star), np.asarray(vprime, float), sparsity, q_star)
     else:
         if m is None:
             m = _solve_clip(cls, sparsity, q_star, np.asarray(vprime, float), params)
@@ -159,9 +177,19 @@ def solve_eoc(activation: str, sparsity, q_star, vprime=None, m=None, **params) 
     return _solution(cls.name, act, sparsity, q_star, tau, m)
 
 
+def _check_fixed_vprime(name, have, want, sparsity, q_star):
+    """A family without a clipping parameter has one ``V'(q*)`` at the EoC: a target must be it."""
+    have, want, sparsity, q_star = (np.ravel(x) for x in np.broadcast_arrays(have, want, sparsity, q_star))
+    off = np.abs(have - want) > 1e-9 * np.maximum(1.0, np.abs(want))
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        raise EoCError(f"{name} has no clipping parameter: V'(q*) = {have[i]:.6g} at the EoC at s = {sparsity[i]:g}, "
+                       f"q* = {q_star[i]:g}, not {want[i]:g} (drop the V'(q*) target, or choose a clipped family)")
+
+
 def _tau_with_clip(cls, sparsity, q_star, m, params):
-    """``tau`` from ``s``; for families whose sparsity depends on ``m`` (Sawtooth) too."""
-    if cls.name == "sawtooth":
+    """``tau`` from ``s``; with ``m`` for families whose sparsity depends on it."""
+    if cls.tau_needs_clip:
         return cls.tau_for_sparsity(sparsity, q_star, m=m, **params)
     return cls.tau_for_sparsity(sparsity, q_star, **params)
 

@@ -30,8 +30,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-#: ``odd`` flag of each family name used by :func:`theory.solve_eoc`
-FAMILIES = {"relu": False, "relu_tau": False, "st": True, "crelu": False, "cst": True}
+from theory.activations import FAMILIES as _THEORY_FAMILIES
+
+#: ``odd`` flag of each family this module implements: the families of
+#: :mod:`theory.activations` in clamp form (their one definition)
+FAMILIES = {name: cls.symmetric for name, cls in _THEORY_FAMILIES.items() if cls.clamp_form}
 
 
 class _Phi(torch.autograd.Function):

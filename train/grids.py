@@ -108,6 +108,6 @@ def build_runs(configs, seeds: int, scale_control: bool = False) -> list[RunSpec
     if scale_control:
         controls = [c for r in runs if r.q_star != 1.0 for c in control_runs(r)]
         if not controls:
-            raise ValueError("--scale-control needs configurations at q* != 1 (add --q-star 1 2 3)")
+            raise ValueError("--scale-control needs configurations at q* != 1 (add --qstar 1 2 3)")
         runs += controls
     return runs

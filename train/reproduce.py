@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", nargs="+", help="keep only these families")
     p.add_argument("--sparsity", nargs="+", type=float, help="keep only these s")
     p.add_argument("--vprime", nargs="+", type=float, help="keep only these V'(q*)")
-    p.add_argument("--q-star", nargs="+", type=float, help="use these q* instead of the grid's")
+    p.add_argument("--qstar", nargs="+", type=float, help="use these q* instead of the grid's")
     p.add_argument("--scale-control", action="store_true", help="add the logit-scale control runs (train.scale)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     p.add_argument("--max-ensemble", type=int, help="members per batched model (default: what fits 80 GB)")
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
             batch_size=args.batch_size,
             eval_batch_size=target.eval_batch_size,
         )
-        configs = select_configs(target, args.activation, args.sparsity, args.vprime, args.q_star)
+        configs = select_configs(target, args.activation, args.sparsity, args.vprime, args.qstar)
         runs = build_runs(configs, _pick(args.seeds, target.seeds), args.scale_control)
         max_ensemble = _pick(args.max_ensemble, target.max_ensemble)
         if max_ensemble < 1:

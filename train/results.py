@@ -10,6 +10,7 @@ and the data set's attributes.
 from __future__ import annotations
 
 import datetime
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,16 +34,22 @@ RUN_COORDS = {
 }
 
 VARIABLES = {
-    "train_loss": (("run", "step"), "cross-entropy of the run's mini-batch at each SGD step (before the step)"),
-    "val_accuracy": (("run", "epoch"), "validation accuracy after each epoch"),
-    "val_loss": (("run", "epoch"), "validation cross-entropy after each epoch"),
-    "grad_norm": (("run", "grad_step", "weight_layer"), "Frobenius norm of dLoss/dW of each layer at the first SGD steps (ICLR 2024 Fig. 5)"),
-    "init_q": (("run", "layer"), "mean of h^2 over units (and positions) and test examples at initialisation"),
-    "init_sparsity": (("run", "layer"), "fraction of phi(h) == 0 on the test set at initialisation"),
-    "test_q": (("run", "layer"), "mean of h^2 on the test set after training"),
-    "test_sparsity": (("run", "layer"), "fraction of phi(h) == 0 on the test set after training"),
-    "test_accuracy": (("run",), "test accuracy after training"),
-    "test_loss": (("run",), "test cross-entropy after training"),
+    "train_loss": (("run", "step"), "training loss", "nats",
+                   "cross-entropy of the run's mini-batch at each SGD step (before the step)"),
+    "val_accuracy": (("run", "epoch"), "validation accuracy", "1", "validation accuracy after each epoch"),
+    "val_loss": (("run", "epoch"), "validation loss", "nats", "validation cross-entropy after each epoch"),
+    "grad_norm": (("run", "grad_step", "weight_layer"), "weight-gradient norm", "nats",
+                  "Frobenius norm of dLoss/dW of each layer at the first SGD steps (ICLR 2024 Fig. 5)"),
+    "init_q": (("run", "layer"), "pre-activation variance at initialisation", "input units^2",
+               "mean of h^2 over units (and positions) and test examples at initialisation"),
+    "init_sparsity": (("run", "layer"), "activation sparsity at initialisation", "1",
+                      "fraction of phi(h) == 0 on the test set at initialisation"),
+    "test_q": (("run", "layer"), "pre-activation variance after training", "input units^2",
+               "mean of h^2 on the test set after training"),
+    "test_sparsity": (("run", "layer"), "activation sparsity after training", "1",
+                      "fraction of phi(h) == 0 on the test set after training"),
+    "test_accuracy": (("run",), "test accuracy", "1", "test accuracy after training"),
+    "test_loss": (("run",), "test loss", "nats", "test cross-entropy after training"),
 }
 
 
@@ -73,10 +80,14 @@ def to_dataset(runs, config, data, logs: dict, steps_per_epoch: int, complete: b
         weight_layer=np.arange(1, depth + 2),
         grad_step=np.arange(logs["grad_norm"].shape[1]),
     )
-    ds = xr.Dataset({k: (dims, logs[k], {"description": text}) for k, (dims, text) in VARIABLES.items()}, coords=coords)
+    ds = xr.Dataset({k: (dims, logs[k], {"long_name": name, "units": units, "description": text})
+                     for k, (dims, name, units, text) in VARIABLES.items()}, coords=coords)
     for name, text in RUN_COORDS.items():
-        ds[name].attrs["description"] = text
-    ds["lr"] = ("epoch", [config.lr_at(e) for e in range(config.epochs)], {"description": "SGD learning rate of each epoch"})
+        ds[name].attrs.update(long_name=text.split(" (")[0].split(":")[0], description=text)
+    for name in ("step", "epoch", "layer", "weight_layer", "grad_step"):
+        ds[name].attrs.update(long_name=name.replace("_", " "), units="1")
+    ds["lr"] = ("epoch", [config.lr_at(e) for e in range(config.epochs)],
+                {"long_name": "learning rate", "units": "1", "description": "SGD learning rate of each epoch"})
     ds.attrs.update(
         {
             "title": "EoC-initialised sparse networks trained with SGD (arXiv 2602.05779 Sec. 3, ICLR 2024 Sec. 4)",
@@ -105,12 +116,16 @@ def concat_runs(parts: list[xr.Dataset]) -> xr.Dataset:
 
 
 def write_zarr(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write (replacing) a zarr v3 store."""
+    """Write (replacing) a zarr v3 store with consolidated metadata, so that
+    ``xarray.open_zarr(path)`` opens it without a warning (zarr's note that consolidated
+    metadata is not yet in the v3 specification is silenced, as in :mod:`simulate.store`)."""
     path = Path(path)
-    ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+        ds.to_zarr(path, mode="w", zarr_format=3, consolidated=True)
     return path
 
 
 def open_results(path: str | Path) -> xr.Dataset:
     """Load a store written by :func:`write_zarr` into memory."""
-    return xr.open_zarr(Path(path), consolidated=False).load()
+    return xr.open_zarr(Path(path)).load()

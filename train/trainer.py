@@ -171,6 +171,23 @@ def train(
     end, and an existing checkpoint of the same runs, configuration and data is resumed
     (a different one is an error). ``stop_after`` ends this call after that many epochs,
     leaving a checkpoint, and returns the partial logs (``attrs["complete"] == 0``).
+
+    Examples
+    --------
+    Two CReLU networks (V'(q*) = 0.5 and 0.9) of depth 3 and width 16, one epoch on 64
+    random examples:
+
+    >>> import numpy as np
+    >>> from train.data import Splits
+    >>> from train.runs import RunSpec
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((96, 1, 28, 28)).astype(np.float32)
+    >>> y = rng.integers(0, 10, 96)
+    >>> data = Splits("random", x[:64], y[:64], x[64:80], y[64:80], x[80:], y[80:])
+    >>> runs = [RunSpec("crelu", 0.85, 1.0, vprime=v) for v in (0.5, 0.9)]
+    >>> ds = train(runs, data, TrainConfig(depth=3, width=16, epochs=1, batch_size=16), progress=False)
+    >>> ds.test_accuracy.sizes["run"], ds.train_loss.shape
+    (2, (2, 4))
     """
     runs = list(runs)
     device = torch.device(device)

@@ -5,11 +5,11 @@
   per sparsity, with simulated fractions overlaid and the line beyond which the next
   order exceeds 0.1 of the variance;
 * :func:`variance_shares`: the share of ``N Var log prod chi1`` from each source
-  (sampling noise, the papers' propagated mechanism, their covariance) against ``V'(q*)``;
-* :func:`gradient_vs_product`: ``log |delta^(1)|^2`` against ``log prod_(l<L) chi1`` on
-  the same networks.
+  (sampling noise, the papers' propagated mechanism, their covariance) against ``V'(q*)``.
 
-``python -m analysis.product_figures --out DIR`` writes the first two (theory only).
+Measured points come from a store (:func:`store_points`) or a small simulation
+(:func:`simulate_points`). ``python -m analysis.figures.products --out DIR [--simulate N]``
+writes both.
 """
 
 from __future__ import annotations
@@ -18,10 +18,6 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -59,8 +55,8 @@ def stability_diagram(activation: str = "crelu", sparsities=SPARSITIES, points: 
     (the moments are linear in ``1/N`` at fixed ``L``: ``E = mean_coef/N``,
     ``Var = var_coef/N`` at the fixed point), measured fractions as filled markers."""
     ratio = np.geomspace(0.01, 3.0, 120)
-    fig, axes = plt.subplots(1, len(sparsities), figsize=(4.6 * len(sparsities), 4.0), squeeze=False,
-                             constrained_layout=True)
+    fig = Figure(figsize=(4.6 * len(sparsities), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(sparsities), squeeze=False)
     levels = np.linspace(0.0, 1.0, 11)
     for ax, s in zip(axes[0], sparsities):
         prod = _moments(activation, s, VPRIMES, depth)
@@ -95,8 +91,8 @@ def stability_diagram(activation: str = "crelu", sparsities=SPARSITIES, points: 
 def variance_shares(activation: str = "crelu", sparsities=SPARSITIES, depth: int = DEPTH) -> Figure:
     """Share of each source in ``N Var log prod chi1`` over ``depth`` layers against ``V'(q*)``."""
     vprimes = np.linspace(0.02, 0.97, 40)
-    fig, axes = plt.subplots(1, len(sparsities), figsize=(4.6 * len(sparsities), 3.6), squeeze=False,
-                             constrained_layout=True, sharey=True)
+    fig = Figure(figsize=(4.6 * len(sparsities), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(sparsities), squeeze=False, sharey=True)
     styles = {"sampling": "C0-", "propagated": "C3-", "covariance": "C2--"}
     labels = {"sampling": r"sampling noise of $\langle\phi'^2\rangle$", "propagated": r"propagated $q$ fluctuations (papers)",
               "covariance": "their covariance"}
@@ -115,41 +111,6 @@ def variance_shares(activation: str = "crelu", sparsities=SPARSITIES, depth: int
     axes[0, 0].set_ylabel(r"share of $N\,\mathrm{Var}\log\prod\chi_1$")
     axes[0, 0].legend(fontsize=7, loc="center left")
     fig.suptitle(r"Where the spread of $\log\prod\chi_1$ comes from")
-    return fig
-
-
-def gradient_vs_product(ds, width_index: int = -1, max_panels: int = 6, max_samples: int = 5000) -> Figure:
-    """``log |delta^(1)|^2`` against ``log prod_(l<L) chi1`` on the same networks (one panel
-    per ``q*`` class with ``V' < 1``, ``--backward`` stores), with the line ``y = x +
-    predicted mean difference``: the scatter about it is the gradient's own sampling noise."""
-    from analysis.claims import config_label, scale_classes
-    from analysis.expansions import ClaimTheory
-    from analysis.sweep import solution_of
-
-    shown = [members[0] for members in scale_classes(ds) if float(ds.vprime[members[0]]) < 1.0][:max_panels]
-    cols = min(3, max(1, len(shown)))
-    rows = -(-max(1, len(shown)) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False, constrained_layout=True)
-    for ax in axes.flat[len(shown):]:
-        ax.set_visible(False)
-    width = int(ds.width[width_index])
-    for ci, ax in zip(shown, axes.flat):
-        sub = ds.isel(config=ci, sample=slice(0, max_samples)).isel(width=width_index)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.log(sub.chi1.values[:, :-1]).sum(axis=1)
-            y = np.log(sub.back_norm2.values[:, 0])
-        ok = np.isfinite(x) & np.isfinite(y)
-        ax.plot(x[ok], y[ok], ".", ms=2, alpha=0.4)
-        back = ClaimTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]).back
-        shift = (back.gradient_drift + back.conditioning) / width
-        span = np.array([x[ok].min(), x[ok].max()]) if ok.any() else np.array([0.0, 1.0])
-        ax.plot(span, span + shift, "k-", lw=1, label=f"y = x {shift:+.3g} (theory)")
-        c = config_label(ds, ci)
-        ax.set_title(f"{c['activation']} s={c['sparsity']:g} V'={c['vprime']:.2f}, N={width}", fontsize=9)
-        ax.set_xlabel(r"$\log\prod_{l<L}\chi_1^{(l)}$")
-        ax.set_ylabel(r"$\log|\delta^{(1)}|^2$")
-        ax.legend(fontsize=7)
-    fig.suptitle("The real back-propagated norm against prod chi1 on the same networks", fontsize=10)
     return fig
 
 
@@ -199,7 +160,7 @@ THEORY_FIGURES = {"stability_diagram": stability_diagram, "variance_shares": var
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.product_figures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m analysis.figures.products", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
     parser.add_argument("--simulate", type=int, default=0, metavar="NETWORKS",
                         help="overlay fractions simulated with this many networks per point on the stability diagram "

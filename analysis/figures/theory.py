@@ -21,7 +21,7 @@ half the ``q* = 1`` value, since at fixed ``V'(q*)`` the EoC ``tau`` and ``m`` s
 The figures are built on :class:`~matplotlib.figure.Figure` directly (no ``pyplot``
 state, the Agg canvas on save). Command line::
 
-    python -m analysis.theory_figures --out DIR
+    python -m analysis.figures.theory --out DIR
 """
 
 from __future__ import annotations
@@ -512,7 +512,7 @@ def write_theory_figures(out_dir, dpi: int = DPI) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.theory_figures", description="Write the exact-theory figures of both papers as PNG."
+        prog="python -m analysis.figures.theory", description="Write the exact-theory figures of both papers as PNG."
     )
     parser.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
     parser.add_argument("--dpi", type=int, default=DPI, help=f"resolution (default {DPI})")

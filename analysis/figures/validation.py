@@ -1,18 +1,19 @@
-"""Validation figures: simulation against theory (matplotlib, PNG).
+"""Validation figures: simulation against theory.
 
 Each function takes the dataset of :func:`analysis.sweep.open_sweep` and returns a
-Figure with one panel per configuration (at most ``max_panels``).
+:class:`matplotlib.figure.Figure` (object API) with one panel per configuration (at most
+``max_panels``).
 """
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
+from analysis.claims import config_label, scale_classes
 from analysis.estimators import divergence_curve, log_prod_chi1, moments, nlo_coefficient, percentiles, scaled_variance
+from analysis.expansions import ClaimTheory
+from analysis.sweep import solution_of
 
 
 def _label(ds, ci) -> str:
@@ -26,7 +27,8 @@ def _grid(n, max_panels=9, size=(4.2, 3.2)):
     n = min(n, max_panels)
     cols = min(3, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, constrained_layout=True)
+    fig = Figure(figsize=(size[0] * cols, size[1] * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, axes.flat[:n]
@@ -129,7 +131,8 @@ def divergence_curves(ds, factor=10.0):
     """Fraction of networks whose ``q_cond`` left ``[q*/10, 10 q*]`` by layer ``l``."""
     wi = int(np.argmax(ds.width.values))
     curve = divergence_curve(ds.isel(width=[wi]), factor).isel(width=0)
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
     for ci in range(ds.sizes["config"]):
         ax.plot(ds.layer, curve.isel(config=ci), label=_label(ds, ci))
     ax.set_xlabel("layer $l$")
@@ -137,6 +140,38 @@ def divergence_curves(ds, factor=10.0):
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"Escape of $q_{{cond}}$ from $[q^*/{factor:g}, {factor:g}q^*]$, N={int(ds.width[wi])}")
     ax.legend(fontsize=6)
+    return fig
+
+
+def gradient_vs_product(ds, width_index: int = -1, max_panels: int = 6, max_samples: int = 5000) -> Figure:
+    """``log |delta^(1)|^2`` against ``log prod_(l<L) chi1`` on the same networks (one panel
+    per ``q*`` class with ``V' < 1``, ``--backward`` stores), with the line ``y = x +
+    predicted mean difference``: the scatter about it is the gradient's own sampling noise."""
+    shown = [members[0] for members in scale_classes(ds) if float(ds.vprime[members[0]]) < 1.0][:max_panels]
+    cols = min(3, max(1, len(shown)))
+    rows = -(-max(1, len(shown)) // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat[len(shown):]:
+        ax.set_visible(False)
+    width = int(ds.width[width_index])
+    for ci, ax in zip(shown, axes.flat):
+        sub = ds.isel(config=ci, sample=slice(0, max_samples)).isel(width=width_index)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.log(sub.chi1.values[:, :-1]).sum(axis=1)
+            y = np.log(sub.back_norm2.values[:, 0])
+        ok = np.isfinite(x) & np.isfinite(y)
+        ax.plot(x[ok], y[ok], ".", ms=2, alpha=0.4)
+        back = ClaimTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]).back
+        shift = (back.gradient_drift + back.conditioning) / width
+        span = np.array([x[ok].min(), x[ok].max()]) if ok.any() else np.array([0.0, 1.0])
+        ax.plot(span, span + shift, "k-", lw=1, label=f"y = x {shift:+.3g} (theory)")
+        c = config_label(ds, ci)
+        ax.set_title(f"{c['activation']} s={c['sparsity']:g} V'={c['vprime']:.2f}, N={width}", fontsize=9)
+        ax.set_xlabel(r"$\log\prod_{l<L}\chi_1^{(l)}$")
+        ax.set_ylabel(r"$\log|\delta^{(1)}|^2$")
+        ax.legend(fontsize=7)
+    fig.suptitle("The real back-propagated norm against prod chi1 on the same networks", fontsize=10)
     return fig
 
 
