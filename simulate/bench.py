@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from simulate.config import Sweep
-from simulate.engine import simulate_chunk
+from simulate.cpu import simulate_chunk
 
 
 def numpy_reduced_baseline(sol, width, depth, networks, seed=0):

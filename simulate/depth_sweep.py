@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from simulate import store
 from simulate.config import BACKENDS, SAMPLERS, Sweep, SweepError
-from simulate.engine import simulate_chunk
+from simulate.cpu import simulate_chunk
 from simulate.summary import summarise
 
 DEFAULT_OUT = Path("data/depth_sweep.zarr")

@@ -1,6 +1,6 @@
 """The depth-sweep simulation on an NVIDIA GPU (CuPy): ``simulate_chunk_gpu``.
 
-Same contract as :func:`simulate.engine.simulate_chunk` (keys, shapes, dtypes and the
+Same contract as :func:`simulate.cpu.simulate_chunk` (keys, shapes, dtypes and the
 definitions of SPEC.md, "What a simulation measures"; every observable refers to input
 0; ``diverged_layer`` is the first layer whose ``q_cond`` is not finite, 0 if none),
 float64 throughout. CuPy is optional: this module imports without it, and
@@ -80,13 +80,13 @@ DENSE_BATCH_BYTES = 1 << 30
 
 def simulate_chunk_gpu(sweep: Sweep, config: NetworkConfig, width: int, start: int, stop: int) -> dict[str, np.ndarray]:
     """Observables of networks ``start..stop-1`` on the GPU, as
-    :func:`simulate.engine.simulate_chunk`: float64 arrays ``(stop - start, depth)`` and
+    :func:`simulate.cpu.simulate_chunk`: float64 arrays ``(stop - start, depth)`` and
     ``diverged_layer`` int32 ``(stop - start,)``. Raises :class:`GpuUnavailableError`
     without CuPy or a device, ``NotImplementedError`` for orthogonal weights."""
     if sweep.sampler == "dense" and sweep.weights != "gaussian":
         raise NotImplementedError(
             f"the GPU dense sampler draws Gaussian weights only (weights={sweep.weights!r}); "
-            "run orthogonal weights on the CPU backend (simulate.engine.simulate_chunk)"
+            "run orthogonal weights on the CPU backend (simulate.cpu.simulate_chunk)"
         )
     cupy = require_cupy()
     n, depth = stop - start, sweep.depth

@@ -77,7 +77,7 @@ CUDA_SOURCE = cuda_source()
 
 def require_cupy():
     """The ``cupy`` module with a usable device, else :class:`GpuUnavailableError` saying why."""
-    return _require_cupy("the GPU backend of the simulation", "use the CPU backend (simulate.engine.simulate_chunk)")
+    return _require_cupy("the GPU backend of the simulation", "use the CPU backend (simulate.cpu.simulate_chunk)")
 
 
 def kernels() -> dict:

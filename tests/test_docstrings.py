@@ -9,7 +9,7 @@ MODULES = [
     "theory.eoc",
     "theory.products",
     "simulate.observables",
-    "simulate.engine",
+    "simulate.cpu",
     "simulate.depth_sweep",
     "analysis.sweep",
     "analysis.estimators",

@@ -16,7 +16,7 @@ from scipy import stats
 from simulate import store
 from simulate.config import Sweep, SweepError
 from simulate.depth_sweep import main, run
-from simulate.engine import simulate_chunk
+from simulate.cpu import simulate_chunk
 
 from _stats import assert_scale_covariant, welch_z
 

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from simulate.config import Sweep
-from simulate.engine import simulate_chunk
+from simulate.cpu import simulate_chunk
 from simulate.gpu import GpuUnavailableError, gpu_available, simulate_chunk_gpu
 from simulate.gpu_kernels import CUDA_SOURCE, KERNELS, compile_options
 from simulate.seeding import network_keys

@@ -138,7 +138,7 @@ def simulate_points(activation="crelu", sparsities=SPARSITIES, vprimes=(0.3, 0.5
                     depth=DEPTH, samples=1000, seed=0, k: float = K) -> list[SimulatedPoint]:
     """Simulate the fraction at a grid of configurations (the reduced sampler, CPU)."""
     from simulate.config import NetworkConfig, Sweep
-    from simulate.engine import simulate_chunk
+    from simulate.cpu import simulate_chunk
 
     points = []
     for s in sparsities:

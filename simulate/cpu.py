@@ -1,12 +1,13 @@
-"""Simulate one chunk of networks of one (configuration, width) on the CPU: the unit of work.
+"""The CPU sampler's host code: simulate one chunk of networks of one (configuration,
+width), the unit of work (its GPU twin is :mod:`simulate.gpu`).
 
 ``simulate_chunk`` returns the per-network, per-layer observables of networks
 ``start .. stop - 1``, as defined once in :data:`simulate.observables.OBSERVABLES`
 (those :func:`simulate.observables.recorded` names for the sweep, and
 ``diverged_layer``: the first layer whose ``q_cond`` is not finite, 0: none).
 Networks run in parallel threads (the kernel releases the GIL); each draws from its own
-stream, so nothing depends on ``threads``. Its GPU twin is
-:func:`simulate.gpu.simulate_chunk_gpu` (same contract).
+stream, so nothing depends on ``threads``. :func:`simulate.gpu.simulate_chunk_gpu` has
+the same contract.
 """
 
 from __future__ import annotations
