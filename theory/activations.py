@@ -51,7 +51,8 @@ class Activation:
     families sharing a code share a kernel formula. ``clip_param`` names the parameter
     that the EoC solver tunes to reach a target ``V'(q*)`` (``None``: none, and ``V'(q*)``
     at the EoC is whatever the family gives). ``fixed_sparsity``: the only sparsity the
-    family has (ReLU: 1/2), else ``None``. ``tau_needs_clip``: the sparsity depends on the
+    family has (ReLU: 1/2), else ``None``. ``min_sparsity``: the least sparsity at which an
+    EoC initialisation exists (``sigma_b^2 >= 0``), where there is one. ``tau_needs_clip``: the sparsity depends on the
     clipping parameter too, so ``tau_for_sparsity`` takes it. ``clipped_family``: the
     clipped family that restores stability to a family with ``V'(q*) = 1`` at the EoC
     (ICLR 2024), else ``None``. ``symmetric``: ``phi`` is odd
@@ -65,6 +66,7 @@ class Activation:
     clip_param: ClassVar[str | None] = None
     defaults: ClassVar[dict[str, float]] = {}
     fixed_sparsity: ClassVar[float | None] = None
+    min_sparsity: ClassVar[float | None] = None
     tau_needs_clip: ClassVar[bool] = False
     clipped_family: ClassVar[str | None] = None
     symmetric: ClassVar[bool] = False
@@ -252,6 +254,7 @@ class ShiftedReLU(Activation):
     kernel_code = 0
     clamp_form = True
     clipped_family = "crelu"
+    min_sparsity = 0.5
 
     @staticmethod
     def _phi(x, tau):

@@ -242,7 +242,7 @@ def _solution(name, act, sparsity, q_star, tau, m) -> EoCSolution:
         raise EoCError(
             f"{name}: sigma_b^2 = {np.ravel(sigma_b2)[i]:.6g} < 0 at s = {np.ravel(sparsity * np.ones_like(sigma_b2))[i]:g}: "
             "no EoC initialisation. sigma_b^2 >= 0 needs sigma_w^2 <phi^2>_q* <= q*"
-            + (": reachable sparsities are s >= 0.5" if name == "relu_tau" else "")
+            + (f": reachable sparsities are s >= {act.min_sparsity:g}" if act.min_sparsity is not None else "")
         )
     sigma_b2 = np.maximum(sigma_b2, 0.0)
     one_minus_vprime = sigma_w2 * act.contraction(q_star)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from theory.activations import get_family
 from theory.eoc import solve_eoc
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
@@ -81,7 +82,7 @@ def compare_table(name: str) -> list[Row]:
         act = rec["activation"]
         s = float(rec["sparsity"])
         q_star = float(rec.get("q_star") or 1.0)
-        clipped = act in ("crelu", "cst")
+        clipped = get_family(act).clip_param is not None
         vprime = float(rec["vprime"]) if rec.get("vprime") else 1.0  # blank: an unclipped family, V' = 1
         sol = solve_eoc(act, s, q_star, vprime=vprime if clipped else None)
         computed = {"tau": sol.tau, "m": sol.m, "vprime": sol.vprime, "vsecond": sol.vsecond}
