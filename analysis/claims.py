@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from analysis.estimators import growth, log_prod_chi1, moments, nlo_coefficient, scaled_variance, stationary_nlo
 from analysis.expansions import MAX_DEAD, ClaimTheory
@@ -83,6 +84,7 @@ class Claim:
     verdict: str
     reason: str
     kind: str = "claim"
+    config_id: str = ""
     null: float | None = None
     next_order_budget: float | None = None
     widths_used: list[int] = field(default_factory=list)
@@ -135,9 +137,10 @@ def not_applicable_reason(ds: xr.Dataset, ci: int) -> str | None:
 class _Builder:
     """Builds the claims of one scale class (``members``, representative first)."""
 
-    def __init__(self, ds, members, estimates):
+    def __init__(self, ds, members, estimates, config_id: str = ""):
         self.ds, self.ci = ds, members[0]
         self.config = config_label(ds, self.ci)
+        self.config_id = config_id
         self.depth = ds.sizes["layer"]
         self.widths = ds.width.values.astype(int)
         self.estimates = estimates
@@ -146,7 +149,7 @@ class _Builder:
 
     def record(self, name, statement, layer, prediction, measurement, se, method, result: Verdict, **kw) -> Claim:
         return Claim(name, statement, self.config, layer, float(prediction), float(measurement), float(se), method,
-                     result.name, result.reason, equivalent_q_star=self.q_stars, **kw)
+                     result.name, result.reason, config_id=self.config_id, equivalent_q_star=self.q_stars, **kw)
 
     def settle(self, claim: Claim, name: str, layer: int | None) -> Claim:
         if claim.verdict in ("inconclusive", "outside regime"):
@@ -171,6 +174,12 @@ class _Builder:
         claim = self.record(name, statement, layer, prediction, measured, limit.se, limit.method, result,
                             null=exp.null, next_order_budget=limit.budget, widths_used=list(limit.widths),
                             regime_width=exp.min_width())
+        # what the per-claim figure draws: every width's estimate and the theory's 1/N curve
+        claim.extra["per_width"] = [
+            {"width": int(n), "value": float(v), "se": float(e), "in_regime": bool(exp.in_regime(n))}
+            for n, v, e in zip(self.widths, values, ses)]
+        claim.extra["next_coefficient"] = float(exp.next)
+        claim.extra["expansion_prediction"] = float(exp.prediction)
         return self.settle(claim, name, layer)
 
     def per_layer(self) -> list[Claim]:
@@ -354,7 +363,7 @@ def _scale_covariance_checks(ds: xr.Dataset, classes) -> list[Claim]:
     out = []
     if "q_tilde" not in ds:
         return out
-    for members in classes:
+    for k, members in enumerate(classes, start=1):
         if len(members) < 2:
             continue
         ref = ds.q_tilde.isel(config=members[0]) / ds.q_star[members[0]]
@@ -368,18 +377,24 @@ def _scale_covariance_checks(ds: xr.Dataset, classes) -> list[Claim]:
         out.append(Claim(
             "scale_covariance", "q_tilde/q* is the same across q* at fixed activation, s, V'(q*) (exact identity of the engine)",
             c, None, 0.0, worst, 1e-12, "largest relative difference over networks, widths and layers",
-            check.name, check.reason, kind="engine check",
+            check.name, check.reason, kind="engine check", config_id=config_id(k),
             equivalent_q_star=[float(ds.q_star[m]) for m in members]))
     return out
 
 
-def evaluate(ds: xr.Dataset) -> list[dict]:
-    """All claims on the store opened by :func:`analysis.sweep.open_sweep`, as dicts."""
+def config_id(k: int) -> str:
+    """The short name of the ``k``-th scale class (1-based) in a report."""
+    return f"C{k}"
+
+
+def evaluate(ds: xr.Dataset, progress: bool = False) -> list[dict]:
+    """All claims on the store opened by :func:`analysis.sweep.open_sweep`, as dicts;
+    ``progress`` shows a bar over the configurations (long stores)."""
     estimates = (nlo_coefficient(ds), scaled_variance(ds, "q_cond"), scaled_variance(ds, "q_tilde"))
     classes = scale_classes(ds)
     claims: list[Claim] = []
-    for members in classes:
-        b = _Builder(ds, members, estimates)
+    for k, members in enumerate(tqdm(classes, desc="claims", unit="configuration", disable=not progress), start=1):
+        b = _Builder(ds, members, estimates, config_id(k))
         claims += b.per_layer()
         if "q_cond" in ds:
             claims += b.stationary()

@@ -1,133 +1,118 @@
 """``python -m analysis.report STORE --out DIR``: does the finite-width theory hold?
 
-Writes ``DIR/report.md``, a self-contained ``DIR/report.html`` (figures embedded), the
-PNG figures and ``DIR/claims.json`` (one entry per claim: prediction, measurement,
-uncertainty, verdict, reason, the next-order budget, the widths used and, for every
-open question, the command that would settle it). Failing claims are listed first, then
-the open ones with their commands, then every claim; the engine's exactness checks are
-reported apart from the papers' claims. The rules are stated in
+Writes ``DIR/report.html`` (one self-contained file: figures embedded, nothing fetched),
+``DIR/report.md`` (the same blocks in Markdown), the PNG figures and ``DIR/claims.json``
+(one record per claim: prediction, measurement, uncertainty, verdict, reason, next-order
+budget, widths used, per-width estimates and, for every open question, the command
+that would settle it with its estimated cost).
+
+The page opens with the answer: a verdict matrix (claims x configurations) and three
+sentences, what holds, what fails with its numbers, and what is open with the run that
+would settle it. Then the configurations (each named once, with a short id; q* copies
+that are the same networks by scale covariance are one entry), the open questions with
+their commands, one section per claim (its figure, then its table folded, the
+surprising rows first), the distribution of ``prod chi1``, the layer-by-layer and theory
+figures, the checks of the engine, and the run itself. The rules are in
 :mod:`analysis.verdicts`.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import html
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from analysis import estimators
-from analysis.claims import config_label, evaluate, scale_classes, tally
+from analysis.claims import evaluate, scale_classes, tally
 from analysis.expansions import ClaimTheory
-from analysis.figures.validation import VALIDATION_FIGURES, gradient_vs_product
+from analysis.figures.claims import claim_figure, row_label, verdict_matrix
 from analysis.figures.products import stability_diagram, store_points, variance_shares
+from analysis.figures.theory import write_theory_figures
+from analysis.figures.validation import VALIDATION_FIGURES, gradient_vs_product
+from analysis.render import to_html, to_markdown
 from analysis.sweep import open_sweep, solution_of
+from analysis.verdicts import VERDICTS
+
+#: the order of surprise: what a reader should see first in a claim's table
+SURPRISE = ("fails", "outside regime", "inconclusive", "holds", "not applicable")
+FOLD_ROWS = 6
 
 
 def _fmt(x) -> str:
     if x is None:
         return "-"
     if isinstance(x, (list, tuple)):
-        return "/".join(_fmt(v) for v in x)
+        return ", ".join(_fmt(v) for v in x)
     if isinstance(x, str):
         return x
     return f"{x:.4g}"
 
 
-def _config_text(c: dict) -> str:
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in c.items() if v is not None)
-
-
-def build(store: Path, out: Path) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    ds = open_sweep(store)
-    claims = evaluate(ds)
-    (out / "claims.json").write_text(json.dumps(claims, indent=1))
-
-    figures = []
-    for name, fn in VALIDATION_FIGURES.items():
-        fig = fn(ds)
-        path = out / f"{name}.png"
-        fig.savefig(path, dpi=100)
-        figures.append((name, path))
-    figures += _product_figures(ds, out)
-    try:
-        from analysis.figures.theory import write_theory_figures
-
-        figures += [(p.stem, p) for p in write_theory_figures(out)]
-    except ImportError:
-        pass
-
+def summary_line(claims: list[dict]) -> str:
     counts = tally(claims)
+    n = sum(counts.values())
+    parts = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts.get(v))
+    return f"{n} claims: {parts}."
+
+
+def answer(claims: list[dict]) -> list[str]:
+    """Three sentences: what holds, what fails (with its numbers), what is open and the run
+    that would settle it."""
     papers = [c for c in claims if c.get("kind", "claim") == "claim"]
-    checks = [c for c in claims if c.get("kind") == "engine check"]
-    blocks = [
-        ("h1", "Does the finite-width theory hold?"),
-        ("p", f"Store `{store}`: {ds.sizes['config']} configurations, widths {list(map(int, ds.width.values))}, "
-              f"depth {ds.sizes['layer']}, {ds.attrs.get('samples', ds.sizes['sample'])} networks each; "
-              f"sampler {ds.attrs.get('sampler')}, backend {ds.attrs.get('backend')}, seed {ds.attrs.get('seed')}."),
-        ("p", f"{summary_line(claims)} Configurations that differ only in q* are the same networks scaled "
-              "by sqrt(q*) and count once (equivalent q* listed). holds: within 5 s.e. of the prediction and "
-              "resolved from the null; fails: off by more than 5 s.e. plus the theory's next order; outside "
-              "regime: no simulated width has the next order below 0.1 of the effect (rules: analysis.verdicts)."),
-    ]
-    header = ["claim", "configuration", "layer", "prediction", "measurement", "s.e.", "verdict", "reason", "method"]
-
-    def rows(selected):
-        return [[c["claim"], _config_text({**c["config"], "q_star": c.get("equivalent_q_star") or c["config"]["q_star"]}),
-                 _fmt(c["layer"]), _fmt(c["prediction"]), _fmt(c["measurement"]), _fmt(c["uncertainty"]),
-                 c["verdict"].upper() if c["verdict"] == "fails" else c["verdict"], c["reason"], c["method"]]
-                for c in selected]
-
+    counts = tally(claims)
+    rows: dict[str, list[str]] = {}
+    for c in papers:
+        if c["verdict"] != "not applicable":
+            rows.setdefault(row_label(c), []).append(c["verdict"])
+    everywhere = [r for r, v in rows.items() if all(x == "holds" for x in v)]
+    holds = (f"{counts.get('holds', 0)} of {len(papers)} claims hold (within 5 s.e. of the prediction and resolved from "
+             f"the null)" + (f"; in every configuration: {', '.join(everywhere)}." if everywhere else "."))
     failing = [c for c in papers if c["verdict"] == "fails"]
-    blocks.append(("h2", "Claims that fail"))
-    blocks.append(("table", (header, rows(failing))) if failing else ("p", "None."))
+    if failing:
+        shown = "; ".join(f"{row_label(c)} on {c['config_id']} measures {c['measurement']:.4g} +- {c['uncertainty']:.2g} "
+                          f"against {c['prediction']:.4g}" for c in failing[:2])
+        fails = f"{len(failing)} fail: {shown}" + (f", and {len(failing) - 2} more." if len(failing) > 2 else ".")
+    else:
+        fails = "None fails."
     open_ = [c for c in papers if c.get("command")]
-    blocks.append(("h2", "Open questions and the runs that would settle them"))
-    blocks.append(("p", "Each command simulates the narrowest width in the claim's regime with the networks that "
-                        "resolve it at 5 sigma (analysis.plan; estimated time on the 2-core CPU machine)."))
-    blocks.append(("table", (["claim", "configuration", "layer", "verdict", "why", "est. s", "command"],
-                             [[c["claim"], _config_text(c["config"]), _fmt(c["layer"]), c["verdict"], c["reason"],
-                               _fmt(c["command_seconds"]), c["command"]] for c in open_])) if open_ else ("p", "None."))
-    for kind in dict.fromkeys(c["claim"] for c in papers):
-        selected = [c for c in papers if c["claim"] == kind]
-        blocks.append(("h2", f"{kind}: {selected[0].get('statement', '')}"))
-        blocks.append(("table", (header, rows(selected))))
-    if "back_norm2" in ds:
-        blocks += _gradient_blocks(ds)
-    blocks.append(("h2", "Checks of the engine (not claims of the papers)"))
-    blocks.append(("table", (header, rows(checks))) if checks else ("p", "None in this store (one q* per class)."))
-    blocks.append(("h2", "Figures"))
-    for name, path in figures:
-        blocks.append(("img", (name, path)))
-
-    (out / "report.md").write_text(_markdown(blocks))
-    (out / "report.html").write_text(_html(blocks))
-    return {"claims": len(papers), "checks": len(checks), **counts}
+    if open_:
+        common = Counter(c["claim"] for c in open_).most_common(1)[0][0]
+        cheapest = min(open_, key=lambda c: c["command_seconds"])
+        total = sum(c["command_seconds"] for c in open_)
+        pending = ", ".join(f"{counts[v]} {v}" for v in ("inconclusive", "outside regime") if counts.get(v))
+        still = (f"Open: {pending} (most often {common}); the cheapest run that settles one ({row_label(cheapest)} on "
+                 f"{cheapest['config_id']}) is `{cheapest['command']}`, about {cheapest['command_seconds']:.0f} s, and "
+                 f"all {len(open_)} runs listed below take about {total:.0f} s on the 2-core CPU machine.")
+    else:
+        still = "Nothing is left open."
+    return [holds, fails, still]
 
 
-def _product_figures(ds, out: Path) -> list[tuple[str, Path]]:
-    """The stability diagram (with this store's fractions) and the variance shares for the
-    store's (family, s) with ``V' < 1``; the gradient scatter for ``--backward`` stores."""
-    families: dict[str, list[float]] = {}
-    for ci in range(ds.sizes["config"]):
-        if float(ds.vprime[ci]) < 1.0:
-            families.setdefault(str(ds.activation[ci].values), [])
-            s = float(ds.sparsity_target[ci])
-            if s not in families[str(ds.activation[ci].values)]:
-                families[str(ds.activation[ci].values)].append(s)
-    made = []
-    points = store_points(ds) if "chi1" in ds else []
-    for act, sparsities in families.items():
-        mine = [p for p in points if p.sparsity in sparsities]
-        for name, fig in ((f"stability_diagram_{act}", stability_diagram(act, sparsities, mine, depth=ds.sizes["layer"])),
-                          (f"variance_shares_{act}", variance_shares(act, sparsities, depth=ds.sizes["layer"]))):
-            made.append((name, _save(fig, out / f"{name}.png")))
-    if "back_norm2" in ds:
-        made.append(("gradient_vs_product", _save(gradient_vs_product(ds), out / "gradient_vs_product.png")))
-    return made
+def _config_rows(claims: list[dict]) -> list[list[str]]:
+    seen = {}
+    for c in claims:
+        seen.setdefault(c["config_id"], c)
+    return [[cid, c["config"]["activation"], _fmt(c["config"]["sparsity"]), _fmt(c["config"]["vprime"]),
+             _fmt(c["config"]["m"]), _fmt(c.get("equivalent_q_star") or c["config"]["q_star"])]
+            for cid, c in seen.items()]
+
+
+def _claim_rows(selected: list[dict]) -> list[list[str]]:
+    ordered = sorted(selected, key=lambda c: SURPRISE.index(c["verdict"]))
+    return [[c["config_id"], _fmt(c["layer"]), _fmt(c["prediction"]), _fmt(c["measurement"]), _fmt(c["uncertainty"]),
+             c["verdict"].upper() if c["verdict"] == "fails" else c["verdict"], c["reason"], c["method"]]
+            for c in ordered]
+
+
+CLAIM_HEADER = ["config", "layer", "prediction", "measurement", "s.e.", "verdict", "reason", "method"]
+
+
+def _fold(summary: str, blocks: list, rows: int) -> list:
+    return [("details", (summary, blocks))] if rows > FOLD_ROWS else blocks
 
 
 def _save(fig, path: Path) -> Path:
@@ -135,72 +120,141 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _gradient_blocks(ds) -> list[tuple]:
+def _product_figures(ds, out: Path) -> list[tuple[Path, str]]:
+    """The stability diagram (with this store's fractions) and the variance shares for the
+    store's (family, s) with ``V' < 1``; the gradient scatter for ``--backward`` stores."""
+    families: dict[str, list[float]] = {}
+    for ci in range(ds.sizes["config"]):
+        if float(ds.vprime[ci]) < 1.0:
+            s = float(ds.sparsity_target[ci])
+            act = str(ds.activation[ci].values)
+            if s not in families.setdefault(act, []):
+                families[act].append(s)
+    made = []
+    points = store_points(ds) if "chi1" in ds else []
+    depth = ds.sizes["layer"]
+    for act, sparsities in families.items():
+        mine = [p for p in points if p.sparsity in sparsities]
+        made.append((_save(stability_diagram(act, sparsities, mine, depth=depth), out / f"stability_diagram_{act}.png"),
+                     f"{act}: predicted fraction of networks with prod chi1 in [1/10, 10] over (V'(q*), L/N); markers "
+                     "and numbers: this store's measured fractions."))
+        made.append((_save(variance_shares(act, sparsities, depth=depth), out / f"variance_shares_{act}.png"),
+                     f"{act}: share of N Var log prod chi1 from each source against V'(q*)."))
+    if "back_norm2" in ds:
+        made.append((_save(gradient_vs_product(ds), out / "gradient_vs_product.png"),
+                     "The back-propagated norm against prod chi1 on the same networks (widest width)."))
+    return made
+
+
+def _gradient_table(ds, ids: dict[int, str]) -> list:
     """What the real back-propagated norm adds to prod chi1 on the same networks."""
     rows = []
-    for ci in (members[0] for members in scale_classes(ds)):
+    for ci, cid in ids.items():
         if not float(ds.vprime[ci]) < 1.0:
             continue
         back = ClaimTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]).back
         for r in estimators.gradient_vs_product(ds, ci):
-            rows.append([_config_text(config_label(ds, ci)), str(r["width"]),
-                         f"{r['mean']:.4g} +- {r['mean_se']:.2g}", f"{back.gradient_drift + back.conditioning:.4g}",
-                         f"{r['var']:.4g} +- {r['var_se']:.2g}", f"{back.gradient_var:.4g}", f"{r['correlation']:.3f}"])
-    return [("h2", "The gradient norm against prod chi1 on the same networks"),
-            ("p", "D = log |delta^(1)|^2 - log prod_(l<L) chi1: the back-propagated norm has its own sampling noise "
-                  "(-(1 + c2)/N per layer in mean, 2 (1 + c2)/N in variance) and the conditioning of the weights on the "
-                  "forward pass (theory.products); N E D and N Var D measured against that theory."),
-            ("table", (["configuration", "N", "N E D", "theory", "N Var D", "theory", "corr(log prod chi1, log |delta|^2)"],
-                       rows))]
+            rows.append([cid, str(r["width"]), f"{r['mean']:.4g} +- {r['mean_se']:.2g}",
+                         f"{back.gradient_drift + back.conditioning:.4g}", f"{r['var']:.4g} +- {r['var_se']:.2g}",
+                         f"{back.gradient_var:.4g}", f"{r['correlation']:.3f}"])
+    table = ("table", (["config", "N", "N E D", "theory", "N Var D", "theory", "corr(log prod chi1, log |delta|^2)"], rows))
+    return [("p", "D = log |delta^(1)|^2 - log prod_(l<L) chi1 on the same networks: the back-propagated norm has "
+                  "its own sampling noise (-(1 + c2)/N per layer in mean, 2 (1 + c2)/N in variance) and the "
+                  "conditioning of the weights on the forward pass (theory.products).")] + _fold(
+        "what the gradient adds to prod chi1, per configuration and width", [table], len(rows))
 
 
-def summary_line(claims: list[dict]) -> str:
-    counts = tally(claims)
-    n = sum(counts.values())
-    parts = ", ".join(f"{counts[v]} {v}" for v in ("holds", "fails", "inconclusive", "outside regime", "not applicable") if counts.get(v))
-    return f"{n} claims: {parts}."
+def _run_rows(store: Path, ds) -> list[list[str]]:
+    a = ds.attrs
+    versions = json.loads(a.get("versions", "{}"))
+    wall = a.get("wall_seconds")
+    return [
+        ["store", str(store)],
+        ["command", a.get("command", "-")],
+        ["configurations x widths", f"{ds.sizes['config']} x {list(map(int, ds.width.values))}"],
+        ["depth, networks", f"{ds.sizes['layer']}, {a.get('samples', ds.sizes['sample'])} each"],
+        ["sampler, weights, backend", f"{a.get('sampler')}, {a.get('weights', 'gaussian')}, {a.get('backend')}"],
+        ["seed", str(a.get("seed"))],
+        ["simulation wall time", "-" if wall is None else f"{float(wall):.1f} s"],
+        ["versions", ", ".join(f"{k} {v}" for k, v in versions.items())],
+    ]
 
 
-def _markdown(blocks) -> str:
-    lines = []
-    for kind, body in blocks:
-        if kind == "h1":
-            lines += [f"# {body}", ""]
-        elif kind == "h2":
-            lines += [f"## {body}", ""]
-        elif kind == "p":
-            lines += [body, ""]
-        elif kind == "table":
-            head, rows = body
-            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
-        elif kind == "img":
-            name, path = body
-            lines += [f"![{name}]({path.name})", ""]
-    return "\n".join(lines)
+def build(store: Path, out: Path, progress: bool = False) -> dict:
+    """Write the report of ``store`` into ``out``; returns the verdict counts and the answer."""
+    out.mkdir(parents=True, exist_ok=True)
+    ds = open_sweep(store)
+    claims = evaluate(ds, progress=progress)
+    (out / "claims.json").write_text(json.dumps(claims, indent=1))
+    papers = [c for c in claims if c.get("kind", "claim") == "claim"]
+    checks = [c for c in claims if c.get("kind") == "engine check"]
+    ids = {members[0]: f"C{k}" for k, members in enumerate(scale_classes(ds), start=1)}
+    sentences = answer(claims)
+    steps = tqdm(total=4, desc="figures", disable=not progress)
 
+    blocks = [("h1", "Does the finite-width theory hold?"), *[("answer", s) for s in sentences],
+              ("figure", (_save(verdict_matrix(claims), out / "verdict_matrix.png"),
+                          "Every claim (rows) on every configuration (columns): \u2713 holds, \u2717 fails, ? inconclusive, "
+                          "N\u2265n outside its regime (the width that would qualify), - not applicable. Rules: "
+                          "analysis.verdicts."))]
+    steps.update()
+    blocks += [("h2", "Configurations"),
+               ("p", "Configurations that differ only in q* are the same networks scaled by sqrt(q*) (scale covariance) "
+                     "and are one entry, with every q* listed."),
+               ("table", (["id", "activation", "s", "V'(q*)", "m", "q*"], _config_rows(papers)))]
 
-def _html(blocks) -> str:
-    parts = ["<!doctype html><meta charset='utf-8'><title>Finite-width validation report</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:12px}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}td.verdict{font-weight:bold}img{max-width:100%}</style>"]
-    for kind, body in blocks:
-        if kind in ("h1", "h2", "p"):
-            parts.append(f"<{kind}>{html.escape(body)}</{kind}>")
-        elif kind == "table":
-            head, rows = body
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
-            for r in rows:
-                style = " style='background:#fdd'" if "FAILS" in r else ""
-                parts.append(f"<tr{style}>" + "".join(
-                    f"<td class='verdict'>{html.escape(c)}</td>" if h == "verdict" else f"<td>{html.escape(c)}</td>"
-                    for h, c in zip(head, r)) + "</tr>")
-            parts.append("</table>")
-        elif kind == "img":
-            name, path = body
-            data = base64.b64encode(path.read_bytes()).decode()
-            parts.append(f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
-    return "\n".join(parts)
+    open_ = sorted((c for c in papers if c.get("command")), key=lambda c: c["command_seconds"])
+    blocks.append(("h2", "Open questions and the runs that would settle them"))
+    if open_:
+        rows = [[row_label(c), c["config_id"], c["verdict"], c["reason"], _fmt(c["command_seconds"]), c["command"]]
+                for c in open_]
+        blocks.append(("p", "Each command simulates the narrowest width in the claim's regime with the networks that "
+                            "resolve it at 5 sigma (analysis.plan; estimated time on the 2-core CPU machine), cheapest first."))
+        blocks += _fold(f"{len(rows)} runs", [("table", (["claim", "config", "verdict", "why", "est. s", "command"], rows))],
+                        len(rows))
+    else:
+        blocks.append(("p", "None."))
+
+    blocks.append(("h2", "The claims, one by one"))
+    for label in dict.fromkeys(row_label(c) for c in papers):
+        selected = [c for c in papers if row_label(c) == label]
+        verdicts = Counter(c["verdict"] for c in selected)
+        blocks += [("h3", label), ("p", selected[0]["statement"])]
+        fig = claim_figure(selected)
+        if fig is not None:
+            name = label.replace(" ", "").replace("(", "_").replace(")", "").replace("=", "")
+            blocks.append(("figure", (_save(fig, out / f"claim_{name}.png"),
+                                      "Per width: the estimate with its 5-s.e. band (faint: outside the regime), the O(1/N) "
+                                      "prediction (solid), with the next order (dashed), and the fitted limit (square).")))
+        summary = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items(), key=lambda kv: SURPRISE.index(kv[0])))
+        blocks.append(("details", (summary, [("table", (CLAIM_HEADER, _claim_rows(selected)))])))
+    steps.update()
+
+    blocks.append(("h2", "The distribution of prod chi1"))
+    blocks += [("figure", fig) for fig in _product_figures(ds, out)]
+    if "back_norm2" in ds:
+        blocks += _gradient_table(ds, ids)
+    steps.update()
+
+    layer_figs = []
+    for name, fn in VALIDATION_FIGURES.items():
+        if name != "gradient_vs_product":
+            layer_figs.append(("figure", (_save(fn(ds), out / f"{name}.png"), name.replace("_", " "))))
+    blocks += [("h2", "Layer by layer"), *layer_figs]
+    blocks += [("h2", "The papers' theory figures"),
+               ("details", ("arXiv Figs 1-4 and ICLR Figs 3-4, computed exactly (no simulation)",
+                            [("figure", (p, p.stem.replace("_", " "))) for p in write_theory_figures(out)]))]
+    steps.update()
+    steps.close()
+    blocks += [("h2", "Checks of the engine (not claims of the papers)"),
+               ("table", (["check", *CLAIM_HEADER], [[c["claim"], *r] for c, r in zip(
+                   sorted(checks, key=lambda c: SURPRISE.index(c["verdict"])), _claim_rows(checks))]))
+               if checks else ("p", "None in this store (one q* per class)."),
+               ("h2", "The run"), ("table", (["", ""], _run_rows(store, ds)))]
+
+    (out / "report.md").write_text(to_markdown(blocks))
+    (out / "report.html").write_text(to_html(blocks, "Does the finite-width theory hold?"))
+    return {"claims": len(papers), "checks": len(checks), "answer": sentences, **tally(claims)}
 
 
 def main(argv=None) -> int:
@@ -211,9 +265,9 @@ def main(argv=None) -> int:
     if not args.store.exists():
         print(f"error: no store at {args.store}", file=sys.stderr)
         return 2
-    build(args.store, args.out)
-    print(summary_line(json.loads((args.out / "claims.json").read_text())))
-    print(f"report: {args.out / 'report.md'}, {args.out / 'report.html'}, claims: {args.out / 'claims.json'}")
+    result = build(args.store, args.out, progress=sys.stderr.isatty())
+    print(f"report: {args.out / 'report.html'} (and report.md, claims.json)")
+    print("\n".join(result["answer"]))
     return 0
 
 

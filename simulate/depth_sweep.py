@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import shutil
 import sys
+import time
 from pathlib import Path
 
 try:
@@ -183,6 +184,7 @@ def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrit
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         store.create(out, sweep, configs, backend)
+    started = time.perf_counter()
     tasks = [tuple(int(i) for i in t) for t in store.pending(out)]
     bar = tqdm(total=len(tasks), desc="chunks", unit="chunk", disable=not progress)
     if scheduler or workers:
@@ -192,6 +194,7 @@ def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrit
             _task(sweep, configs[ci], out, ci, wi, chunk, threads, backend)
             bar.update()
     bar.close()
+    store.add_wall_time(out, time.perf_counter() - started)
     return out
 
 

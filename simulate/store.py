@@ -131,6 +131,16 @@ def write_metadata(ds: xr.Dataset, path: Path, **kwargs) -> None:
         ds.to_zarr(path, mode="w-", compute=False, zarr_format=3, consolidated=True, **kwargs)
 
 
+def add_wall_time(path: Path, seconds: float) -> None:
+    """Add ``seconds`` to the store's ``wall_seconds`` (simulation time over every call
+    that wrote it) and refresh the consolidated metadata."""
+    group = zarr.open_group(path, mode="r+")
+    group.attrs["wall_seconds"] = round(float(group.attrs.get("wall_seconds", 0.0)) + seconds, 3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+        zarr.consolidate_metadata(path)
+
+
 def _cf(long_name: str, units: str, description: str | None = None) -> dict:
     """CF attributes of a coordinate."""
     return {"long_name": long_name, "units": units, **({"description": description} if description else {})}

@@ -400,7 +400,7 @@ def test_report_writes_everything(tmp_path):
     assert (tmp_path / "report" / "report.md").read_text().startswith("# Does the finite-width theory hold?")
     for name in ("nlo_vs_layer", "stability_diagram_crelu", "variance_shares_crelu", "gradient_vs_product"):
         assert (tmp_path / "report" / f"{name}.png").stat().st_size > 10_000, name
-    assert "The gradient norm against prod chi1 on the same networks" in html
+    assert "D = log |delta^(1)|^2 - log prod_(l&lt;L) chi1" in html
     assert {"log_prod_chi1_variance", "stable_fraction", "back_norm2_mean", "back_norm2_variance"} <= {c["claim"] for c in claims}
 
 
