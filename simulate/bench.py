@@ -8,11 +8,18 @@ side in one run at width 1000 and depth 100 (CReLU, s = 0.85, q* = 1, V'(q*) = 0
 * ``numpy-baseline``: the reduced sampler written in plain vectorised NumPy, kept here
   only as the baseline;
 * ``reduced-gpu`` and ``dense-gpu`` (:mod:`simulate.gpu`) when CuPy sees a device,
-  timed after a synchronisation (the chunk function returns host arrays).
+  timed after a synchronisation (the chunk function returns host arrays);
+* ``normals-floor``: the same threads drawing the same number of normals from the same
+  generator (:mod:`simulate.normals`) and summing them, nothing else: the reduced
+  sampler's floor, which it is printed as a fraction of; ``numpy-generator-floor``: the
+  same with NumPy's ``Generator`` (SFC64) inside Numba, the generator the sampler used
+  before (for the ratio of the two generators).
 
-Then the peak resident memory of whole sweeps with 10x more networks (``--keep 0``,
-fixed chunk), each in a fresh process: it must not grow with the number of networks.
-Medians of ``--repeats`` runs.
+Then the whole command (``python -m simulate.depth_sweep``, width 1000, depth 50, 40,000
+networks, ``--keep 0``, start-up included) in a fresh process against the NumPy baseline
+of this run, and the peak resident memory of whole sweeps with 10x more networks
+(``--keep 0``, fixed chunk), each in a fresh process: it must not grow with the number of
+networks; and one at width 100,000. Medians of ``--repeats`` runs.
 """
 
 from __future__ import annotations
@@ -26,8 +33,12 @@ import time
 
 import numpy as np
 
+import numba as nb
+
 from simulate.config import Sweep
 from simulate.cpu import simulate_chunk
+from simulate.normals import network_states, sum_normals
+from simulate.seeding import network_rng
 
 
 def numpy_reduced_baseline(sol, width, depth, networks, seed=0):
@@ -47,6 +58,39 @@ def numpy_reduced_baseline(sol, width, depth, networks, seed=0):
     return out
 
 
+@nb.njit(nogil=True, cache=True)
+def _sum_generator_normals(rng, count):
+    total = 0.0
+    for _ in range(count):
+        total += rng.standard_normal()
+    return total
+
+
+def normals_floor(networks: int, per_network: int, threads: int, numpy_generator: bool = False) -> None:
+    """Draw ``per_network`` normals for each of ``networks`` streams on ``threads`` threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if numpy_generator:
+        streams = [network_rng(0, 1000, s) for s in range(networks)]
+        draw = _sum_generator_normals
+    else:
+        streams = list(network_states(0, 1000, 0, networks))
+        draw = sum_normals
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda part: [draw(streams[k], per_network) for k in part],
+                      np.array_split(np.arange(networks), threads)))
+
+
+def whole_command_seconds(out_dir: str, samples: int = 40_000, width: int = 1000, depth: int = 50) -> float:
+    """Wall time of ``python -m simulate.depth_sweep`` in a fresh process, start-up included."""
+    cmd = [sys.executable, "-m", "simulate.depth_sweep", "--activation", "crelu", "--sparsity", "0.85", "--qstar", "1",
+           "--vprime", "0.7", "--width", str(width), "--depth", str(depth), "--samples", str(samples), "--keep", "0",
+           "--quiet", "--out", os.path.join(out_dir, f"whole_{samples}.zarr")]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def _rate(fn, work, repeats):
     fn()  # warm-up (compilation, caches)
     times = []
@@ -57,11 +101,11 @@ def _rate(fn, work, repeats):
     return work / float(np.median(times))
 
 
-def _peak_rss_mib(samples: int, chunk: int) -> float:
+def _peak_rss_mib(samples: int, chunk: int, width: int = 1000) -> float:
     code = (
         "import resource, tempfile, pathlib\n"
         "from simulate.config import Sweep\nfrom simulate.depth_sweep import run\n"
-        f"sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(1000,), depth=100, samples={samples}, keep=0, chunk={chunk})\n"
+        f"sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=({width},), depth=100, samples={samples}, keep=0, chunk={chunk})\n"
         "run(sweep, pathlib.Path(tempfile.mkdtemp()) / 's.zarr', progress=False)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
@@ -76,6 +120,7 @@ def main(argv=None) -> int:
     parser.add_argument("--networks", type=int, default=400, help="networks per timed reduced-cpu run")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    parser.add_argument("--no-whole", action="store_true", help="skip the whole-command measurement")
     args = parser.parse_args(argv)
     w, d = args.width, args.depth
     sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(w,), depth=d, samples=args.networks)
@@ -84,8 +129,12 @@ def main(argv=None) -> int:
     n_dense, n_numpy = 4, max(20, args.networks // 10)
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; width {w}, depth {d}; medians of {args.repeats}")
+    threads = os.cpu_count() or 1
     rates = {
         "reduced-cpu": _rate(lambda: simulate_chunk(sweep, config, w, 0, args.networks), args.networks * w * d, args.repeats),
+        "normals-floor": _rate(lambda: normals_floor(args.networks, w * d, threads), args.networks * w * d, args.repeats),
+        "numpy-generator-floor": _rate(lambda: normals_floor(args.networks, w * d, threads, numpy_generator=True),
+                                       args.networks * w * d, args.repeats),
         "dense-cpu": _rate(lambda: simulate_chunk(dense, dense.configs()[0], w, 0, n_dense), n_dense * w * d, max(1, args.repeats // 2)),
         "numpy-baseline": _rate(lambda: numpy_reduced_baseline(config.solution, w, d, n_numpy), n_numpy * w * d, args.repeats),
     }
@@ -106,12 +155,26 @@ def main(argv=None) -> int:
         print("gpu paths: no CUDA device visible to CuPy on this machine")
     else:
         print(f"target on an H100: reduced-gpu >= 1e11 -> {'met' if rates['reduced-gpu'] >= 1e11 else 'NOT met'}")
-    print(f"target on a 2-core CPU: reduced-cpu >= 2e8 -> {'met' if rates['reduced-cpu'] >= 2e8 else 'NOT met'}")
+    floor = rates["reduced-cpu"] / rates["normals-floor"]
+    print(f"reduced-cpu is {floor:.2f} of the normals floor; the generator is "
+          f"{rates['normals-floor'] / rates['numpy-generator-floor']:.2f}x NumPy's SFC64 Generator in Numba")
+    print(f"targets on a 2-core CPU: reduced-cpu >= 7x numpy baseline -> "
+          f"{'met' if rates['reduced-cpu'] >= 7 * base else 'NOT met'}; >= 0.8 of the floor -> {'met' if floor >= 0.8 else 'NOT met'}")
 
+    if not args.no_whole:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds = float(np.median([whole_command_seconds(tmp + f"/{i}") for i in range(max(1, args.repeats // 2))]))
+        whole = 40_000 * 1000 * 50 / seconds
+        print(f"whole command (depth_sweep, width 1000, depth 50, 40,000 networks, start-up included): {seconds:.2f} s, "
+              f"{whole:.3e} samples/s = {whole / base:.2f}x the numpy baseline (target >= 3x: "
+              f"{'met' if whole >= 3 * base else 'NOT met'})")
     if not args.no_memory:
-        print("peak resident memory of a whole sweep (--keep 0, chunk 500, width 1000, depth 100):")
+        print("peak resident memory of a whole sweep (--keep 0, chunk 500, depth 100):")
         for samples in (2000, 20000):
-            print(f"  {samples:>6} networks: {_peak_rss_mib(samples, 500):8.1f} MiB")
+            print(f"  width 1000, {samples:>6} networks: {_peak_rss_mib(samples, 500):8.1f} MiB")
+        print(f"  width 100000, 40 networks: {_peak_rss_mib(40, 20, width=100_000):8.1f} MiB (target < 1024)")
     return 0
 
 

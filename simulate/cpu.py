@@ -21,6 +21,7 @@ from simulate.config import NetworkConfig, Sweep
 from simulate.dense import dense_network
 from simulate.kernels import activation_code, reduced_network
 from simulate.observables import OBSERVABLES, PER_LAYER, recorded
+from simulate.normals import network_states
 from simulate.seeding import network_rng
 
 #: every per-layer array a sampler kernel fills (the ones not recorded stay unused)
@@ -46,19 +47,20 @@ def simulate_chunk(
     """
     n = stop - start
     out = {name: np.full((n, sweep.depth), np.nan) for name in _KERNEL_OUTPUTS}
-    rngs = [network_rng(sweep.seed, width, s) for s in range(start, stop)]
     sol = config.solution
     if sweep.sampler == "reduced":
+        states = network_states(sweep.seed, width, start, stop)
         code, params = activation_code(sol.activation)
 
         def work(indices):
             for k in indices:
                 reduced_network(
-                    rngs[k], sweep.depth, width, sweep.inputs, code, params, sol.sigma_w2, sol.sigma_b2,
+                    states[k], sweep.depth, width, sweep.inputs, code, params, sol.sigma_w2, sol.sigma_b2,
                     sol.q_star, sweep.rho0, sweep.backward, out["q_tilde"], out["q_cond"], out["chi1"],
                     out["sparsity"], out["rho"], out["back_norm2"], k,
                 )
     else:
+        rngs = [network_rng(sweep.seed, width, s) for s in range(start, stop)]
 
         def work(indices):
             for k in indices:

@@ -11,7 +11,6 @@ orthogonal (``scipy.stats.ortho_group``; square layers, so entries have variance
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import ortho_group
 
 
 def dense_network(rng, sol, depth, width, n_inputs, rho0, backward, weights, out, k):
@@ -30,6 +29,8 @@ def dense_network(rng, sol, depth, width, n_inputs, rho0, backward, weights, out
                 g01 = sw2 * np.mean(x[:, 0] * x[:, 1]) + sb2
                 g11 = sw2 * np.mean(x[:, 1] ** 2) + sb2
             if weights == "orthogonal":
+                from scipy.stats import ortho_group  # scipy.stats only for orthogonal weights (start-up)
+
                 w = np.sqrt(sw2) * ortho_group.rvs(width, random_state=rng)
             else:
                 w = np.sqrt(sw2 / width) * rng.standard_normal((width, width))

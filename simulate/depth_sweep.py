@@ -17,6 +17,7 @@ import dataclasses
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 try:
@@ -190,24 +191,44 @@ def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrit
     if scheduler or workers:
         _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, backend, bar)
     else:
-        for ci, wi, chunk in tasks:
-            _task(sweep, configs[ci], out, ci, wi, chunk, threads, backend)
-            bar.update()
+        _run_serial(sweep, configs, out, tasks, threads, backend, bar)
     bar.close()
     store.add_wall_time(out, time.perf_counter() - started)
     return out
 
 
-def _task(sweep, config, out, ci, wi, chunk, threads, backend="cpu"):
+def _run_serial(sweep, configs, out, tasks, threads, backend, bar):
+    """Chunk after chunk in this process; chunk ``k`` is written by a writer thread while
+    chunk ``k + 1`` is simulated (the kernels release the GIL), at most one write pending,
+    and each chunk is flagged completed only after its data, so an interruption loses
+    nothing that ``--resume`` would not redo."""
+    writer = store.ChunkWriter(out, sweep)
+    with ThreadPoolExecutor(1) as io:
+        pending = None
+        for ci, wi, chunk in tasks:
+            result = _simulate(sweep, configs[ci], wi, chunk, threads, backend)
+            if pending is not None:
+                pending.result()
+                bar.update()
+            pending = io.submit(writer.write, ci, wi, chunk, result)
+        if pending is not None:
+            pending.result()
+            bar.update()
+
+
+def _simulate(sweep, config, wi, chunk, threads, backend="cpu"):
     start = chunk * sweep.chunk
     stop = min(start + sweep.chunk, sweep.samples)
     if backend == "gpu":
         from simulate.gpu import simulate_chunk_gpu
 
-        result = simulate_chunk_gpu(sweep, config, sweep.width[wi], start, stop)
-    else:
-        result = simulate_chunk(sweep, config, sweep.width[wi], start, stop, threads=threads)
-    store.write_chunk(out, sweep, ci, wi, chunk, result)
+        return simulate_chunk_gpu(sweep, config, sweep.width[wi], start, stop)
+    return simulate_chunk(sweep, config, sweep.width[wi], start, stop, threads=threads)
+
+
+def _task(sweep, config, out, ci, wi, chunk, threads, backend="cpu"):
+    """One chunk simulated and written (the unit of a Dask task)."""
+    store.ChunkWriter(out, sweep).write(ci, wi, chunk, _simulate(sweep, config, wi, chunk, threads, backend))
 
 
 def _local_cluster(workers, backend):

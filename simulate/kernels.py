@@ -1,9 +1,10 @@
 """Numba kernels: the exact ``reduced`` sampler on the CPU, fused and parallel over networks.
 
 One call simulates one network fed ``B`` inputs (``B = 1`` or ``2``), drawing every
-random number from the ``numpy.random.Generator`` it is given (its own stream, see
-:mod:`simulate.seeding`); the kernel releases the GIL, so threads run networks in
-parallel and the results do not depend on the chunking or the thread.
+random number from the xoshiro256++ state it is given (its own stream, keyed by (seed,
+width, sample); the normals are :func:`simulate.normals.standard_normal`, inlined); the
+kernel releases the GIL, so threads run networks in parallel and the results do not
+depend on the chunking or the thread.
 
 Forward (exact in distribution). Layer 1 is ``N(0, q* C0)`` with ``C0`` the unit-diagonal
 input correlation (``rho0`` off the diagonal). Given the ``n x B`` post-activations
@@ -33,6 +34,8 @@ import math
 import numba as nb
 import numpy as np
 
+from simulate.normals import normal, standard_normal
+
 def activation_code(activation) -> tuple[int, np.ndarray]:
     """``(code, params[4])`` for a :class:`theory.Activation` instance: the family's
     ``kernel_code`` and its parameters in ``param_names`` order (the one definition,
@@ -46,7 +49,8 @@ def activation_code(activation) -> tuple[int, np.ndarray]:
 @nb.njit(inline="always")
 def phi(code, x, p):
     """The activations of :mod:`theory.activations` by ``kernel_code``, elementwise (same
-    definitions; ``tests/test_activations_agree.py`` checks every implementation)."""
+    definitions; ``tests/test_activations_agree.py`` checks every implementation). ``p``
+    is the tuple of the four parameters (a tuple stays in registers in the hot loop)."""
     if code == 0:
         return max(x - p[0], 0.0)
     if code == 1:
@@ -65,25 +69,22 @@ def phi(code, x, p):
 
 @nb.njit(inline="always")
 def dphi(code, x, p):
-    """``phi'`` almost everywhere (as :meth:`theory.Activation.dphi`)."""
+    """``phi'`` almost everywhere (as :meth:`theory.Activation.dphi`); the comparisons are
+    combined with ``&`` (no short circuit), so the hot loop has no unpredictable branch."""
     if code == 0:
         return 1.0 if x > p[0] else 0.0
     if code == 1:
         return 1.0 if abs(x) > p[0] else 0.0
     if code == 2:
-        return 1.0 if p[0] < x < p[0] + p[1] else 0.0
+        return 1.0 if (x > p[0]) & (x < p[0] + p[1]) else 0.0
     if code == 3:
-        return 1.0 if p[0] < abs(x) < p[0] + p[1] else 0.0
+        a = abs(x)
+        return 1.0 if (a > p[0]) & (a < p[0] + p[1]) else 0.0
     if code == 4 or code == 5:
-        if code == 5 and x > p[3]:
-            return 0.0
-        if x < p[0] - p[2]:
-            return 0.0
-        return p[1] if x <= p[0] + p[2] else 1.0
+        dead = (x < p[0] - p[2]) | ((code == 5) & (x > p[3]))
+        return 0.0 if dead else (p[1] if x <= p[0] + p[2] else 1.0)
     d = x - p[0]
-    if abs(d) < p[1]:
-        return -1.0 if d > 0 else 1.0
-    return 0.0
+    return (-1.0 if d > 0 else 1.0) if abs(d) < p[1] else 0.0
 
 
 @nb.njit(inline="always")
@@ -95,12 +96,57 @@ def _chol2(g00, g01, g11):
     return l00, l10, l11
 
 
+@nb.njit(inline="always", error_model="numpy")
+def _single_input_layer(code, state, sd, width, p, hs, slot, keep):
+    """One layer fed one input: draw its ``N`` pre-activations ``h = sd z`` and return
+    ``(sum h^2, sum phi'^2, sum phi^2, zeros)``. ``code`` is a literal at every call site
+    (:func:`_single_input`), so ``phi`` and ``phi'`` fold to the family's own formula, and
+    the generator's state stays in registers for the whole layer."""
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    s_h2 = 0.0
+    s_d2 = 0.0
+    a00 = 0.0
+    zeros = 0
+    for j in range(width):
+        z, s0, s1, s2, s3 = normal(s0, s1, s2, s3)
+        h = sd * z
+        if keep:
+            hs[slot, j, 0] = h
+        f = phi(code, h, p)
+        d = dphi(code, h, p)
+        s_h2 += h * h
+        s_d2 += d * d
+        a00 += f * f
+        zeros += f == 0.0
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return s_h2, s_d2, a00, zeros
+
+
+@nb.njit(inline="always", error_model="numpy")
+def _single_input(code, state, sd, width, p, hs, slot, keep):
+    """:func:`_single_input_layer` compiled once per family (the hot loop of the sampler)."""
+    if code == 0:
+        return _single_input_layer(0, state, sd, width, p, hs, slot, keep)
+    if code == 1:
+        return _single_input_layer(1, state, sd, width, p, hs, slot, keep)
+    if code == 2:
+        return _single_input_layer(2, state, sd, width, p, hs, slot, keep)
+    if code == 3:
+        return _single_input_layer(3, state, sd, width, p, hs, slot, keep)
+    if code == 4:
+        return _single_input_layer(4, state, sd, width, p, hs, slot, keep)
+    if code == 5:
+        return _single_input_layer(5, state, sd, width, p, hs, slot, keep)
+    return _single_input_layer(6, state, sd, width, p, hs, slot, keep)
+
+
 @nb.njit(nogil=True, cache=True, error_model="numpy")
 def reduced_network(
-    rng, depth, width, n_inputs, code, p, sigma_w2, sigma_b2, q_star, rho0, backward,
+    state, depth, width, n_inputs, code, p, sigma_w2, sigma_b2, q_star, rho0, backward,
     q_tilde, q_cond, chi1, sparsity, rho, back_norm2, k,
 ):
     """Simulate one network and fill row ``k`` of the ``(networks, depth)`` outputs."""
+    p = (p[0], p[1], p[2], p[3])
     keep = backward
     hs = np.empty((depth if keep else 1, width, n_inputs))
     gs = np.empty((depth, 3))
@@ -122,22 +168,12 @@ def reduced_network(
         a01 = 0.0
         a11 = 0.0
         if n_inputs == 1:
-            sd = math.sqrt(g00)
-            for j in range(width):
-                h = sd * rng.standard_normal()
-                if keep:
-                    hs[slot, j, 0] = h
-                f = phi(code, h, p)
-                s_h2 += h * h
-                d = dphi(code, h, p)
-                s_d2 += d * d
-                a00 += f * f
-                zeros += f == 0.0
+            s_h2, s_d2, a00, zeros = _single_input(code, state, math.sqrt(g00), width, p, hs, slot, keep)
         else:
             l00, l10, l11 = _chol2(g00, g01, g11)
             for j in range(width):
-                z0 = rng.standard_normal()
-                z1 = rng.standard_normal()
+                z0 = standard_normal(state)
+                z1 = standard_normal(state)
                 h0 = l00 * z0
                 h1 = l10 * z0 + l11 * z1
                 if keep:
@@ -159,7 +195,7 @@ def reduced_network(
         g01 = sigma_w2 * a01 / width + sigma_b2
         g11 = sigma_w2 * a11 / width + sigma_b2
     if backward:
-        _backward(rng, hs, gs, width, n_inputs, code, p, sigma_w2, sigma_b2, back_norm2[k])
+        _backward(state, hs, gs, width, n_inputs, code, p, sigma_w2, sigma_b2, back_norm2[k])
 
 
 @nb.njit(inline="always", error_model="numpy")
@@ -180,13 +216,13 @@ def _solve_psd(n_inputs, g00, g01, g11, c0, c1):
 
 
 @nb.njit(inline="always", error_model="numpy")
-def _backward(rng, hs, gs, width, n_inputs, code, p, sigma_w2, sigma_b2, out):
+def _backward(state, hs, gs, width, n_inputs, code, p, sigma_w2, sigma_b2, out):
     """Back-propagate a random unit vector from layer ``L`` to 1 (module docstring)."""
     depth = hs.shape[0]
     delta = np.empty(width)
     norm2 = 0.0
     for i in range(width):
-        delta[i] = rng.standard_normal()
+        delta[i] = standard_normal(state)
         norm2 += delta[i] * delta[i]
     for i in range(width):
         delta[i] /= math.sqrt(norm2)
@@ -198,11 +234,11 @@ def _backward(rng, hs, gs, width, n_inputs, code, p, sigma_w2, sigma_b2, out):
         for i in range(width):
             d2 += delta[i] * delta[i]
         sd_g = math.sqrt(sigma_w2 * d2 / width)
-        beta = math.sqrt(sigma_b2 * d2) * rng.standard_normal()
+        beta = math.sqrt(sigma_b2 * d2) * standard_normal(state)
         c0 = 0.0
         c1 = 0.0
         for i in range(width):
-            g[i] = sd_g * rng.standard_normal()
+            g[i] = sd_g * standard_normal(state)
             c0 += hs[layer, i, 0] * delta[i]
             if n_inputs == 2:
                 c1 += hs[layer, i, 1] * delta[i]

@@ -1,17 +1,18 @@
 """Per-network random streams.
 
 Network ``sample`` of width ``width`` in a sweep with seed ``seed`` draws from its own
-``numpy.random.SFC64`` stream seeded by ``SeedSequence([seed, width, sample])``: never by
-the chunk, the worker or the order of the sweep, so a store depends only on (seed,
-configuration, sample index). The key deliberately omits the activation and ``q*``: all
+stream seeded by ``SeedSequence([seed, width, sample])``: never by the chunk, the worker
+or the order of the sweep, so a store depends only on (seed, configuration, sample
+index). The reduced CPU sampler's stream is xoshiro256++ (:mod:`simulate.normals`), the
+dense sampler's ``numpy.random.SFC64`` (:func:`network_rng`). The key deliberately omits the activation and ``q*``: all
 configurations of a sweep see the same Gaussian draws (common random numbers), which
 makes comparisons across configurations sharper and the scale covariance of SPEC.md
 exact to rounding (a ``q* = c`` network is the ``q* = 1`` network times ``sqrt(c)``,
 draw for draw).
 
 The GPU backend (:mod:`simulate.gpu`) keys its counter-based Philox streams with the same
-``SeedSequence([seed, width, sample])``: :func:`network_keys` is a vectorised NumPy port of
-``SeedSequence.generate_state`` giving those 64-bit keys for a whole chunk at once.
+``SeedSequence([seed, width, sample])``: :func:`seed_sequence_words` is a vectorised NumPy
+port of ``SeedSequence.generate_state`` giving those words for a whole chunk at once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 
 def network_rng(seed: int, width: int, sample: int) -> np.random.Generator:
-    """The random stream of network ``sample`` at ``width`` (usable inside Numba kernels)."""
+    """The NumPy stream of network ``sample`` at ``width`` (the dense sampler's)."""
     return np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, width, int(sample)])))
 
 
@@ -28,12 +29,18 @@ def network_keys(seed: int, width: int, start: int, stop: int) -> np.ndarray:
     """The Philox keys of networks ``start..stop-1``: ``(n, 2)`` uint32, equal to
     ``SeedSequence([seed, width, sample]).generate_state(2, np.uint32)`` (never the
     configuration or the chunk), computed for all samples at once."""
+    return seed_sequence_words(seed, width, start, stop, 2)
+
+
+def seed_sequence_words(seed: int, width: int, start: int, stop: int, n_words: int) -> np.ndarray:
+    """``SeedSequence([seed, width, sample]).generate_state(n_words, np.uint32)`` for the
+    samples ``start..stop-1`` at once: ``(n, n_words)`` uint32."""
     samples = np.arange(start, max(start, stop), dtype=np.uint64)
     if samples.size and int(samples[-1]) >= 2**32:
-        return np.array([np.random.SeedSequence([seed, width, int(s)]).generate_state(2, np.uint32) for s in samples],
-                        np.uint32).reshape(-1, 2)
+        return np.array([np.random.SeedSequence([seed, width, int(s)]).generate_state(n_words, np.uint32)
+                         for s in samples], np.uint32).reshape(-1, n_words)
     words = [np.full(samples.size, w, np.uint32) for w in (*_uint32_words(seed), *_uint32_words(width))]
-    return _seed_sequence_state([*words, samples.astype(np.uint32)], 2)
+    return _seed_sequence_state([*words, samples.astype(np.uint32)], n_words)
 
 
 def _uint32_words(value: int) -> list[int]:

@@ -33,6 +33,7 @@ import zarr
 
 from simulate.config import NetworkConfig, Sweep, SweepError
 from simulate.moments import MOMENTS, chunk_moments
+from simulate.normals import GENERATOR
 from simulate.observables import OBSERVABLES, derive, derived, recorded
 
 def _versions() -> dict:
@@ -43,6 +44,15 @@ def _versions() -> dict:
         except PackageNotFoundError:
             pass
     return out
+
+
+def generator_of(sweep: Sweep, backend: str) -> str:
+    """The random-number generator a sweep draws with on ``backend`` (recorded in the store)."""
+    if backend == "gpu":
+        return "Philox4x32-10 with Box-Muller (simulate/cuda/philox.cuh)"
+    if sweep.sampler == "dense":
+        return "numpy SFC64 (simulate.seeding.network_rng)"
+    return GENERATOR
 
 
 def n_chunks(sweep: Sweep) -> int:
@@ -106,6 +116,7 @@ def create(path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str)
         "seed": sweep.seed,
         "sampler": sweep.sampler,
         "backend": backend,
+        "generator": generator_of(sweep, backend),
         "weights": sweep.weights,
         "inputs": sweep.inputs,
         "samples": sweep.samples,
@@ -158,6 +169,9 @@ def open_for_resume(path: Path, sweep: Sweep, backend: str) -> None:
     if attrs.get("backend") != backend:
         raise SweepError(f"--resume: {path} was written by the {attrs.get('backend')} backend, not {backend}; "
                          f"resume it with --backend {attrs.get('backend')} or write a new store")
+    if attrs.get("generator") != generator_of(sweep, backend):
+        raise SweepError(f"--resume: {path} was drawn with {attrs.get('generator')!r}, this run would draw with "
+                         f"{generator_of(sweep, backend)!r}; write a new store (results depend on the generator)")
     if stored.identity() != sweep.identity() or stored.chunk != sweep.chunk:
         raise SweepError(
             f"{path} was written by a different sweep; --resume needs the same options.\n"
@@ -171,17 +185,32 @@ def pending(path: Path) -> np.ndarray:
     return np.argwhere(~done)
 
 
-def write_chunk(path: Path, sweep: Sweep, ci: int, wi: int, chunk: int, result: dict) -> None:
-    """Write one chunk's arrays, then flag it completed."""
-    group = zarr.open_group(path, mode="r+")
-    start = chunk * sweep.chunk
-    stop = min(start + sweep.chunk, sweep.raw_samples)
-    if stop > start:
-        for name, values in result.items():
-            group[name][ci, wi, start:stop] = values[: stop - start]
-    if sweep.keep is not None:
-        summaries = {name: result[name] for name in recorded(sweep)}
-        summaries.update({name: derive(name, result[OBSERVABLES[name].source]) for name in derived(sweep)})
-        for name, values in summaries.items():
-            group[f"{name}_moments"][ci, wi, chunk] = chunk_moments(values, axis=0)
-    group["completed"][ci, wi, chunk] = True
+class ChunkWriter:
+    """Writes chunks into one store, opening the group and its arrays once (a serial run
+    writes every chunk through one writer; a Dask task opens its own)."""
+
+    def __init__(self, path: Path, sweep: Sweep):
+        self.sweep = sweep
+        self.group = zarr.open_group(path, mode="r+")
+        self.arrays: dict[str, zarr.Array] = {}
+
+    def _array(self, name: str) -> zarr.Array:
+        if name not in self.arrays:
+            self.arrays[name] = self.group[name]
+        return self.arrays[name]
+
+    def write(self, ci: int, wi: int, chunk: int, result: dict) -> None:
+        """Write one chunk's arrays, then flag it completed."""
+        sweep = self.sweep
+        start = chunk * sweep.chunk
+        stop = min(start + sweep.chunk, sweep.raw_samples)
+        if stop > start:
+            for name, values in result.items():
+                self._array(name)[ci, wi, start:stop] = values[: stop - start]
+        if sweep.keep is not None:
+            summaries = {name: result[name] for name in recorded(sweep)}
+            summaries.update({name: derive(name, result[OBSERVABLES[name].source]) for name in derived(sweep)})
+            for name, values in summaries.items():
+                self._array(f"{name}_moments")[ci, wi, chunk] = chunk_moments(values, axis=0)
+        self._array("completed")[ci, wi, chunk] = True
+

@@ -49,7 +49,7 @@ def test_numba_kernels_match_theory(name):
     act = solve_eoc(name, q_star=1.3, **SOLUTIONS[name]).activation
     x = _grid(act)
     code, params = activation_code(act)
-    got = _numba_eval(code, x, params)
+    got = _numba_eval(code, x, tuple(params))
     np.testing.assert_allclose(got[0], act.phi(x), rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(got[1], act.dphi(x))
 

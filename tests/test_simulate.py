@@ -186,7 +186,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_store(tmp_path, monkeypatc
     kw = dict(q_star=(1.0,), vprime=(0.7, 0.9), width=(12,), depth=5, samples=12, chunk=4)
     run(Sweep(**kw), tmp_path / "full.zarr", progress=False)
 
-    real_task, calls = ds_mod._task, []
+    real_task, calls = ds_mod._simulate, []
 
     def flaky(*args, **kwargs):
         if len(calls) == 3:
@@ -194,12 +194,12 @@ def test_interrupted_run_resumes_to_the_uninterrupted_store(tmp_path, monkeypatc
         calls.append(1)
         return real_task(*args, **kwargs)
 
-    monkeypatch.setattr(ds_mod, "_task", flaky)
+    monkeypatch.setattr(ds_mod, "_simulate", flaky)
     with pytest.raises(KeyboardInterrupt):
         run(Sweep(**kw), tmp_path / "cut.zarr", progress=False)
     cut = xr.open_zarr(tmp_path / "cut.zarr")
     assert int(cut.completed.sum()) == 3 and np.isnan(cut.q_cond.values).any()
-    monkeypatch.setattr(ds_mod, "_task", real_task)
+    monkeypatch.setattr(ds_mod, "_simulate", real_task)
     run(Sweep(**kw), tmp_path / "cut.zarr", resume=True, progress=False)
     full, resumed = _store_values(tmp_path / "full.zarr"), _store_values(tmp_path / "cut.zarr")
     for name in full:
@@ -216,6 +216,9 @@ def test_existing_store_is_never_lost(tmp_path):
         run(Sweep(q_star=(2.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, resume=True, progress=False)
     zarr.open_group(path, mode="r+").attrs["backend"] = "gpu"  # as if a GPU had written it
     with pytest.raises(SweepError, match="written by the gpu backend"):
+        run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, backend="cpu", resume=True, progress=False)
+    zarr.open_group(path, mode="r+").attrs.update(backend="cpu", generator="numpy SFC64 (an older version)")
+    with pytest.raises(SweepError, match="was drawn with 'numpy SFC64"):
         run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, backend="cpu", resume=True, progress=False)
     with pytest.raises(SweepError, match="not a depth-sweep store"):
         run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), tmp_path, resume=True, progress=False)

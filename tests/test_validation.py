@@ -76,15 +76,21 @@ def test_theory_applies_here(sweep_ds, act):
         assert all(theory.expansion(claim).in_regime(int(ds.width.max())) for claim in PLANNED)
     claims = evaluate(ds)
     assert not [c for c in claims if c["verdict"] in ("fails", "outside regime")]
-    # the per-layer q~{1} needs far more networks than the layer-averaged one (analysis.plan);
-    # at N = 80, 16000 networks resolve the next order of Var log prod chi1 (it is tested
-    # with that order in test_log_prod_chi1_variance), so those claims stay within its budget
+    # the per-layer q~{1} needs far more networks than the layer-averaged one (analysis.plan).
+    # The layer-averaged q~{1} and the bound are judged from the a + b/N fit through N = 40
+    # and 80, whose standard error is 3x one width's: its 5 s.e. is about |q~{1}| here, so
+    # they may stay unresolved (each width alone is resolved: test_q1_recursion_at_the_fixed_point).
+    # At N = 80, 16000 networks resolve the next order of Var log prod chi1 (tested with that
+    # order in test_log_prod_chi1_variance), so those claims may stay within its budget.
     for c in claims:
-        if c["kind"] == "claim" and c["claim"] != "q1_recursion":
-            if c["claim"] in ("log_prod_chi1_variance", "stable_fraction") and c["verdict"] == "inconclusive":
-                assert "within the next-order budget" in c["reason"]
-            else:
-                assert c["verdict"] == "holds", c
+        if c["kind"] != "claim" or c["claim"] == "q1_recursion":
+            continue
+        if c["claim"] in ("q1_recursion_stationary", "nlo_bound") and c["verdict"] == "inconclusive":
+            assert "not resolved" in c["reason"] or "no power" in c["reason"], c
+        elif c["claim"] in ("log_prod_chi1_variance", "stable_fraction") and c["verdict"] == "inconclusive":
+            assert "within the next-order budget" in c["reason"]
+        else:
+            assert c["verdict"] == "holds", c
 
 
 @pytest.mark.parametrize("act", [a for a, _, _ in APPLIES])
@@ -242,10 +248,12 @@ def test_unclipped_families_are_unstable_and_clipped_ones_stable(tmp_path):
     CReLU and CST at V'(q*) = 0.5 do not escape. Each stability rule is then applied to
     its negation and must fail. Every decision is a 5-sigma comparison with a fixed seed
     (false-failure probability 5.7e-7 each, below 1e-5 for this test)."""
-    kw = dict(q_star=(1.0,), width=(50,), depth=200, samples=400, seed=8)
+    # 2000 networks each: ReLU_tau ends above q* in about 63% of networks (measured on 4000),
+    # 6.7 se above the 5-se threshold of a fair coin; the saturation test needs the growth
+    # to 0.1 (5 se below half a V' = 1 map's)
+    kw = dict(q_star=(1.0,), width=(50,), depth=200, samples=2000, seed=8)
     unstable = open_sweep(run(Sweep(activation=("relu_tau", "st"), sparsity=(0.6,), vprime=None, **kw), tmp_path / "u.zarr", progress=False))
-    # the saturation test needs the growth to 0.1 (5 se below half a V' = 1 map's): 2000 networks
-    stable = open_sweep(run(Sweep(activation=("crelu", "cst"), sparsity=(0.6,), vprime=(0.5,), **{**kw, "samples": 2000}),
+    stable = open_sweep(run(Sweep(activation=("crelu", "cst"), sparsity=(0.6,), vprime=(0.5,), **kw),
                             tmp_path / "s.zarr", progress=False))
     above = (unstable.q_cond.isel(width=0).sel(layer=200) > 1.0).mean("sample").values
     assert np.all(above > 0.5 + FIVE_SIGMA * np.sqrt(0.25 / unstable.sizes["sample"]))
@@ -369,17 +377,18 @@ def test_a_fit_that_stays_inconsistent_is_inconclusive():
 
 def test_next_order_predicts_the_finite_width_deviation(tmp_path):
     """At V'(q*) = 0.9 the O(1/N) recursion is not enough at N = 3000 (next order / effect
-    = 0.19): N Var q_cond^(100) sits 7 se above r. With the derived next order r + r2/N it
+    = 0.19): N Var q_cond^(100) lies r2/N = 4.06 above r, which 16000 networks resolve
+    (expected 10 se; asserted: more than 5 se). With the derived next order r + r2/N it
     agrees within 5 se plus the order after it (estimated as rho^2 r). False-failure
-    probability 5.7e-7 (fixed seed)."""
+    probability below 1e-6 (fixed seed)."""
     ds = open_sweep(run(Sweep(activation=("crelu",), sparsity=(0.85,), q_star=(1.0,), vprime=(0.9,), width=(3000,), depth=100,
-                              samples=4000, seed=5), tmp_path / "n.zarr", progress=False))
+                              samples=16000, seed=5), tmp_path / "n.zarr", progress=False))
     var = scaled_variance(ds, "q_cond").isel(config=0, width=0).sel(layer=100)
     value, se = float(var.value), float(var.se)
     r, r2 = float(ds.r_theory.isel(config=0, layer=-1)), float(ds.r2_theory.isel(config=0, layer=-1))
     rho = r2 / (3000 * r)
     assert abs(value - (r + r2 / 3000)) <= FIVE_SIGMA * se + rho**2 * r
-    assert value - r > FIVE_SIGMA * se + rho**2 * r  # the papers' order alone does not describe it
+    assert value - r > FIVE_SIGMA * se  # the deviation from the papers' order is resolved
     (claim,) = [c for c in evaluate(ds) if c["claim"] == "r_recursion" and c["layer"] == 100]
     assert claim["verdict"] == "outside regime" and "N >= 5644" in claim["reason"]
 
