@@ -293,15 +293,14 @@ class _Builder:
             why = reason or "the store has no per-network chi1"
             return self.record(name, statement, self.depth, math.nan, math.nan, math.nan, "not evaluated",
                                Verdict("not applicable", why), null=null)
-        regimes = [self.theory.expansion(c) for c in ("log_prod_chi1_drift", "log_prod_chi1_variance")]
-        size = Expansion(float(prod.var_coef[-1]), 0.0, float(prod.var_coef2[-1]), regimes[0].floor, regimes[0].floor_reason)
-        in_regime = [n for n in self.widths if regimes[0].in_regime(n) and size.in_regime(n)]
+        regimes = self.theory.fraction_regime()
+        in_regime = [n for n in self.widths if self.theory.fraction_in_regime(n)]
         if not in_regime:
             widest = int(self.widths.max())
-            exp = max((regimes[0], size), key=lambda e: e.rho(widest))
+            exp = max(regimes, key=lambda e: (widest < e.floor, e.rho(widest)))
             claim = self.record(name, statement, self.depth, math.nan, math.nan, math.nan, "no width in the regime",
                                 Verdict("outside regime", exp.outside_reason(widest)), null=null,
-                                regime_width=max(regimes[0].min_width(), size.min_width()))
+                                regime_width=max(e.min_width() for e in regimes))
             return self.settle(claim, "log_prod_chi1_variance", None)
         rows = []
         for n in in_regime:
@@ -314,7 +313,7 @@ class _Builder:
             mean, var = float(prod.mean(n)[-1]), float(prod.var(n)[-1])
             predicted = float(stable_fraction(mean, var, STABLE_K))
             shifted = float(stable_fraction(mean + prod.mean_coef2[-1] / n**2, var + prod.var_coef2[-1] / n**2, STABLE_K))
-            rho = max(regimes[0].rho(n), size.rho(n))
+            rho = max(e.rho(n) for e in regimes)
             budget = abs(shifted - predicted) / (1.0 - rho)
             rows.append((n, frac, se, predicted, budget, agreement(frac, se, predicted, null, budget), count))
         failing = [r for r in rows if r[5].name == "fails"]
@@ -323,7 +322,7 @@ class _Builder:
         claim = self.record(name, statement, self.depth, predicted, frac, se,
                             f"fraction of {count} networks at N = {n} (judged at every width in the regime: "
                             f"{[int(r[0]) for r in rows]})", result, null=null, next_order_budget=budget,
-                            widths_used=[int(r[0]) for r in rows], regime_width=max(regimes[0].min_width(), size.min_width()))
+                            widths_used=[int(r[0]) for r in rows], regime_width=max(e.min_width() for e in regimes))
         claim.extra["per_width"] = [{"width": int(r[0]), "measured": r[1], "se": r[2], "predicted": r[3], "verdict": r[5].name}
                                     for r in rows]
         return claim

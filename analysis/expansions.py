@@ -18,7 +18,7 @@ from analysis.estimators import stationary_start
 from analysis.verdicts import Expansion
 from theory import EoCSolution, log_chi1_drift
 from theory.next_order import dead_gradient_probability, log_chi1_next_order, next_order_recursion
-from theory.products import BackNormMoments, LogProductMoments, back_norm2_moments, log_prod_chi1_moments
+from theory.products import MIN_ACTIVE_UNITS, BackNormMoments, LogProductMoments, back_norm2_moments, log_prod_chi1_moments
 
 #: largest expected fraction of networks with a layer that passes no gradient (their
 #: ``log chi1`` is ``-inf``; the survivors' mean is then biased by no more than this)
@@ -53,6 +53,22 @@ class ClaimTheory:
                    log_chi1_next_order(vmap, q),
                    float(dead_gradient_probability(vmap, float(sol.q_star))),
                    log_prod_chi1_moments(vmap, q), back_norm2_moments(vmap, q))
+
+    def fraction_regime(self) -> tuple[Expansion, Expansion]:
+        """What the Definition 2.1 fraction at depth ``L`` needs in its regime: the mean and
+        the variance of ``log prod chi1``, each with the log-normal's floor (at least
+        :data:`theory.products.MIN_ACTIVE_UNITS` units carrying the gradient per layer,
+        ``N >= 30 c2``, and no layer without one)."""
+        mean, var = self.expansion("log_prod_chi1_drift"), self.expansion("log_prod_chi1_variance")
+        active = math.ceil(MIN_ACTIVE_UNITS * float(self.products.sampling[0]))
+        if active > mean.floor:
+            reason = f"fewer than {MIN_ACTIVE_UNITS} units carry the gradient per layer (the log-normal law needs many)"
+            mean = Expansion(mean.prediction, mean.null, mean.next, active, reason)
+            var = Expansion(var.prediction, var.null, var.next, active, reason)
+        return mean, var
+
+    def fraction_in_regime(self, width: int) -> bool:
+        return all(e.in_regime(width) for e in self.fraction_regime())
 
     @property
     def chain_next(self) -> float:

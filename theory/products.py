@@ -101,6 +101,9 @@ from theory.next_order import (
 
 #: the variance sources of ``log prod chi1``, in the order they are reported
 SOURCES = ("sampling", "propagated", "covariance")
+#: fewest units carrying the gradient per layer (``N / c2``) for the log-normal law of
+#: ``prod chi1``: below it each layer's factor is a skewed count of a few units
+MIN_ACTIVE_UNITS = 30
 
 
 @dataclass(frozen=True)
@@ -346,8 +349,8 @@ def products_record(sol, width: int, depth: int, k: float = 10.0) -> dict:
     dead = dead_layer_fraction(vmap, float(sol.q_star), width, depth)
     rho = abs(float(fwd.var_coef2[-1])) / (n * float(fwd.var_coef[-1]))
     cautions = []
-    if n / c2 < 30:
-        cautions.append(f"only N/c2 = {n / c2:.3g} units carry the gradient per layer")
+    if n / c2 < MIN_ACTIVE_UNITS:
+        cautions.append(f"only N/c2 = {n / c2:.3g} units carry the gradient per layer (needs >= {MIN_ACTIVE_UNITS})")
     if dead > 1e-3:
         cautions.append(f"a fraction {dead:.2g} of networks has a layer that passes no gradient")
     if rho > 0.1:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from analysis.expansions import ClaimTheory
 from analysis.verdicts import RHO_MAX
 from theory import solve_eoc
 from theory.products import SOURCES, log_prod_chi1_moments, stable_fraction
@@ -42,6 +43,7 @@ class SimulatedPoint:
     depth_over_width: float
     fraction: float
     se: float
+    in_regime: bool = True
 
 
 def _moments(activation: str, sparsity: float, vprimes: np.ndarray, depth: int):
@@ -69,10 +71,12 @@ def stability_diagram(activation: str = "crelu", sparsities=SPARSITIES, points: 
         edge = depth * RHO_MAX * prod.var_coef[-1] / np.abs(prod.var_coef2[-1])
         ax.plot(VPRIMES, edge, "r--", lw=1.2, label=rf"next order = {RHO_MAX:g} of Var (above: outside regime)")
         mine = [p for p in points if abs(p.sparsity - s) < 1e-9]
-        if mine:
-            ax.scatter([p.vprime for p in mine], [p.depth_over_width for p in mine], c=[p.fraction for p in mine],
-                       cmap="viridis", vmin=0, vmax=1, s=70, edgecolors="r", linewidths=1.5, zorder=3,
-                       label="simulated (fill: measured fraction)")
+        for inside, edge, label in ((True, "r", "simulated (fill: measured fraction)"),
+                                    (False, "0.6", "simulated, outside the regime")):
+            sel = [p for p in mine if p.in_regime == inside]
+            if sel:
+                ax.scatter([p.vprime for p in sel], [p.depth_over_width for p in sel], c=[p.fraction for p in sel],
+                           cmap="viridis", vmin=0, vmax=1, s=70, edgecolors=edge, linewidths=1.5, zorder=3, label=label)
             for p in mine:
                 ax.annotate(f"{p.fraction:.2f}", (p.vprime, p.depth_over_width), xytext=(0, -12), textcoords="offset points",
                             ha="center", fontsize=7, color="k", bbox=dict(boxstyle="round,pad=0.15", fc="w", ec="none", alpha=0.8))
@@ -118,6 +122,7 @@ def store_points(ds, k: float = K) -> list[SimulatedPoint]:
     """The measured Definition 2.1 fraction of every configuration (``V' < 1``, one per
     ``q*`` class) and width of a store, at its last layer."""
     from analysis.estimators import log_prod_chi1
+    from analysis.sweep import solution_of
 
     points, seen = [], set()
     depth = ds.sizes["layer"]
@@ -126,11 +131,13 @@ def store_points(ds, k: float = K) -> list[SimulatedPoint]:
         if not float(ds.vprime[ci]) < 1.0 or key in seen:
             continue
         seen.add(key)
+        theory = ClaimTheory.from_solution(solution_of(ds, ci), depth)
         for wi, width in enumerate(ds.width.values):
             x = log_prod_chi1(ds.isel(config=ci, width=wi, sample=slice(0, 100_000))).sel(layer=depth).values
             frac = float(np.mean(np.abs(np.nan_to_num(x, nan=np.inf)) <= np.log(k)))
             points.append(SimulatedPoint(key[1], float(ds.vprime[ci]), depth / float(width), frac,
-                                         float(np.sqrt(max(frac * (1 - frac), 1 / x.size) / x.size))))
+                                         float(np.sqrt(max(frac * (1 - frac), 1 / x.size) / x.size)),
+                                         theory.fraction_in_regime(int(width))))
     return points
 
 
@@ -145,6 +152,7 @@ def simulate_points(activation="crelu", sparsities=SPARSITIES, vprimes=(0.3, 0.5
         for v in vprimes:
             sol = solve_eoc(activation, s, 1.0, vprime=v)
             config = NetworkConfig(activation, s, 1.0, v, None, sol)
+            theory = ClaimTheory.from_solution(sol, depth)
             for n in widths:
                 sweep = Sweep(activation=(activation,), sparsity=(s,), q_star=(1.0,), vprime=(v,), width=(n,),
                               depth=depth, samples=samples, seed=seed)
@@ -152,7 +160,8 @@ def simulate_points(activation="crelu", sparsities=SPARSITIES, vprimes=(0.3, 0.5
                 with np.errstate(divide="ignore"):
                     x = np.log(chi1).sum(axis=1)
                 frac = float(np.mean(np.abs(np.nan_to_num(x, nan=np.inf, neginf=np.inf)) <= np.log(k)))
-                points.append(SimulatedPoint(s, v, depth / n, frac, float(np.sqrt(max(frac * (1 - frac), 1 / samples) / samples))))
+                points.append(SimulatedPoint(s, v, depth / n, frac, float(np.sqrt(max(frac * (1 - frac), 1 / samples) / samples)),
+                                             theory.fraction_in_regime(n)))
     return points
 
 
@@ -177,8 +186,9 @@ def main(argv=None) -> int:
         prod = _moments("crelu", p.sparsity, np.array([p.vprime]), DEPTH)
         predicted = float(stable_fraction(prod.mean_coef[-1, 0] / n, prod.var_coef[-1, 0] / n, K))
         rho = abs(prod.var_coef2[-1, 0]) / (n * prod.var_coef[-1, 0])
+        where = "in the regime" if p.in_regime else "outside the regime"
         print(f"s={p.sparsity:g} V'={p.vprime:g} N={n}: measured {p.fraction:.4f} +- {p.se:.4f}, "
-              f"predicted {predicted:.4f} (next order / Var = {rho:.2g})")
+              f"predicted {predicted:.4f} (next order / Var = {rho:.2g}; {where})")
     return 0
 
 
