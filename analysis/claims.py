@@ -46,7 +46,15 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from analysis.estimators import growth, log_prod_chi1, moments, nlo_coefficient, scaled_variance, stationary_nlo
+from analysis.estimators import (
+    growth,
+    log_prod_chi1,
+    moments,
+    nlo_coefficient,
+    scaled_variance,
+    stationary_nlo,
+    width_scaled_variance,
+)
 from analysis.expansions import MAX_DEAD, ClaimTheory
 from analysis.plan import requirement
 from analysis.sweep import solution_of
@@ -141,6 +149,7 @@ class _Builder:
         self.ds, self.ci = ds, members[0]
         self.config = config_label(ds, self.ci)
         self.config_id = config_id
+        self._stats: dict[str, xr.Dataset] = {}
         self.depth = ds.sizes["layer"]
         self.widths = ds.width.values.astype(int)
         self.estimates = estimates
@@ -224,7 +233,11 @@ class _Builder:
         return np.asarray(count) >= (1.0 - MAX_DEAD) * total
 
     def _moments(self, name: str, layer: int) -> xr.Dataset:
-        return moments(self.ds.isel(config=[self.ci]), name).isel(config=0).sel(layer=layer)
+        """Statistics of ``name`` at ``layer`` for this class: one pass over the store per
+        observable, shared by every claim that reads it."""
+        if name not in self._stats:
+            self._stats[name] = moments(self.ds.isel(config=[self.ci]), name).isel(config=0)
+        return self._stats[name].sel(layer=layer)
 
     def drift(self) -> Claim:
         """``N (E log prod_{k<=L} chi1 - sum log chi_1(q^(k))) -> sum coef^(k)``."""
@@ -244,7 +257,7 @@ class _Builder:
     def _scaled_variance(self, name: str, layer: int) -> tuple[np.ndarray, np.ndarray]:
         m = self._moments(name, layer)
         alive = self._alive(m["count"].values)
-        est = scaled_variance(self.ds.isel(config=[self.ci]), name).isel(config=0).sel(layer=layer)
+        est = width_scaled_variance(m, self.ds.width)
         return np.where(alive, est.value.values, np.nan), np.where(alive, est.se.values, np.nan)
 
     def products(self) -> list[Claim]:

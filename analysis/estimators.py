@@ -150,11 +150,15 @@ def scaled_variance(ds: xr.Dataset, name: str) -> xr.Dataset:
     >>> abs(float(v.value) - 2.0) < 5 * float(v.se)
     True
     """
-    m = moments(ds, name)
+    return width_scaled_variance(moments(ds, name), ds.width)
+
+
+def width_scaled_variance(m: xr.Dataset, width) -> xr.Dataset:
+    """``N Var`` and its standard error from the statistics ``m`` of :func:`moments`."""
     n, s2 = m["count"], m["var"]
     m4 = (m["kurtosis"] + 3.0) * (s2 * (n - 1) / n) ** 2
     se_var = np.sqrt(np.maximum(m4 - (n - 3) / (n - 1) * s2**2, 0.0) / n)
-    width = ds.width.astype(float)
+    width = width.astype(float)
     return xr.Dataset({"value": width * s2, "se": width * se_var, "count": n})
 
 

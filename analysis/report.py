@@ -35,7 +35,6 @@ from analysis.figures.theory import write_theory_figures
 from analysis.figures.validation import VALIDATION_FIGURES, gradient_vs_product
 from analysis.render import to_html, to_markdown
 from analysis.sweep import open_sweep, solution_of
-from analysis.verdicts import VERDICTS
 
 #: the order of surprise: what a reader should see first in a claim's table
 SURPRISE = ("fails", "outside regime", "inconclusive", "holds", "not applicable")
@@ -50,13 +49,6 @@ def _fmt(x) -> str:
     if isinstance(x, str):
         return x
     return f"{x:.4g}"
-
-
-def summary_line(claims: list[dict]) -> str:
-    counts = tally(claims)
-    n = sum(counts.values())
-    parts = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts.get(v))
-    return f"{n} claims: {parts}."
 
 
 def answer(claims: list[dict]) -> list[str]:

@@ -115,10 +115,10 @@ def _peak_rss_mib(samples: int, chunk: int, width: int = 1000) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulate.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--width", type=int, default=1000)
-    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--width", type=int, default=1000, help="width of the timed networks (default 1000)")
+    parser.add_argument("--depth", type=int, default=100, help="depth of the timed networks (default 100)")
     parser.add_argument("--networks", type=int, default=400, help="networks per timed reduced-cpu run")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per path (medians reported)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--no-whole", action="store_true", help="skip the whole-command measurement")
     args = parser.parse_args(argv)

@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     _network_arguments(products)
     products.add_argument("--width", type=int, required=True, help="width N of every layer (>= 2)")
     products.add_argument("--depth", type=int, required=True, help="depth L (>= 2)")
-    products.add_argument("--K", type=float, default=10.0, help="Definition 2.1 band: prod chi1 in [1/K, K] (default 10)")
+    products.add_argument("--k", type=float, default=10.0, metavar="K", help="Definition 2.1 band: prod chi1 in [1/K, K] (default 10)")
 
     sub.add_parser("table", help="published theory columns beside their computation")
     return parser
@@ -93,12 +93,12 @@ def _check_products(args) -> None:
         raise EoCError(f"--width must be an integer >= 2, got {args.width}")
     if args.depth < 2:
         raise EoCError(f"--depth must be an integer >= 2, got {args.depth}")
-    if not args.K > 1.0:
-        raise EoCError(f"--K must be > 1, got {args.K:g}")
+    if not args.k > 1.0:
+        raise EoCError(f"--k must be > 1, got {args.k:g}")
 
 
 def _print_products(sol, args) -> int:
-    record = products_record(sol, args.width, args.depth, args.K)
+    record = products_record(sol, args.width, args.depth, args.k)
     if args.json:
         print(json.dumps(record))
         return 0
@@ -111,7 +111,7 @@ def _print_products(sol, args) -> int:
         print(f"    {name:<22} {record['log_prod_chi1_var_' + name]:.6g}")
     print(f"  E log |delta^(1)|^2      {record['log_back_norm2_mean']:.6g}")
     print(f"  Var log |delta^(1)|^2    {record['log_back_norm2_var']:.6g}   (gradient noise {record['log_back_norm2_var_gradient']:.4g})")
-    print(f"  P(prod chi1 in [1/K, K]) {record['stable_fraction']:.4g}   (K = {args.K:g}, log-normal)")
+    print(f"  P(prod chi1 in [1/K, K]) {record['stable_fraction']:.4g}   (K = {args.k:g}, log-normal)")
     if record["validity"]:
         print(f"  caution: {record['validity']}")
     return 0

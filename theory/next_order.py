@@ -211,16 +211,6 @@ def log_chi1_next_order(vmap: VarianceMap, q: np.ndarray) -> np.ndarray:
     )
 
 
-def active_unit_count(vmap: VarianceMap, q, width: int) -> np.ndarray:
-    """``N / c2``, ``c2 = <phi'^4>/<phi'^2>^2 - 1``: the effective number of units that carry
-    the gradient (for CReLU, ``N p / (1 - p)`` with ``p`` the active fraction). The
-    expansion of ``E log chi1`` is a series in its inverse."""
-    q = np.asarray(q, float)
-    mu1 = unit_average(vmap, dphi_power(2), q)
-    mu2 = unit_average(vmap, dphi_power(4), q)
-    return width / (mu2 / mu1**2 - 1.0)
-
-
 def dead_gradient_probability(vmap: VarianceMap, q) -> np.ndarray:
     """``P(phi'(sqrt(q) z) = 0)``: a layer of ``N`` units passes no gradient
     (``chi1 = 0``, ``log chi1 = -inf``) with probability ``P^N``, which no order of the
