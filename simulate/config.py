@@ -37,6 +37,43 @@ class NetworkConfig:
     solution: EoCSolution = field(repr=False, compare=False)
 
 
+def solve_grid(activation, sparsity, q_star, vprime=None, m=None) -> list[NetworkConfig]:
+    """The product activation x sparsity x q* x (``vprime`` targets or ``m`` values), each
+    solved at the EoC (module docstring); also the configurations of ``python -m train``.
+
+    Raises :class:`SweepError` naming the first configuration without an EoC
+    initialisation, or clipped families given neither or both of ``vprime`` and ``m``.
+
+    Examples
+    --------
+    >>> [(c.activation, c.sparsity, c.vprime_target) for c in solve_grid(["relu", "crelu"], [0.85], [1.0], [0.7, 0.9])]
+    [('relu', 0.5, None), ('crelu', 0.85, 0.7), ('crelu', 0.85, 0.9)]
+    """
+    out = []
+    for act in activation:
+        try:
+            family = get_family(act)
+        except ValueError as err:
+            raise SweepError(str(err)) from None
+        if family.clip_param is not None and (vprime is None) == (m is None):
+            raise SweepError(f"clipped family {act} needs exactly one of --vprime or --m")
+        sparsities = sparsity if family.fixed_sparsity is None else (family.fixed_sparsity,)
+        for s, q in itertools.product(sparsities, q_star):
+            if family.clip_param is None:
+                targets = [(None, None)]
+            elif vprime is not None:
+                targets = [(v, None) for v in vprime]
+            else:
+                targets = [(None, x) for x in m]
+            for v, x in targets:
+                try:
+                    sol = solve_eoc(act, s, q, vprime=v, m=x)
+                except EoCError as err:
+                    raise SweepError(f"configuration {act}, s={s}, q*={q}: {err}") from None
+                out.append(NetworkConfig(act, float(s), float(q), v, x, sol))
+    return out
+
+
 @dataclass(frozen=True)
 class Sweep:
     """Everything that determines a depth-sweep store (its results depend on nothing else)."""
@@ -99,28 +136,7 @@ class Sweep:
 
     def configs(self) -> list[NetworkConfig]:
         """The solved ``config`` axis; raises :class:`SweepError` naming a bad configuration."""
-        out = []
-        for act in self.activation:
-            fixed = get_family(act).fixed_sparsity
-            out += self._solve(act, self.sparsity if fixed is None else (fixed,))
-        return out
-
-    def _solve(self, act: str, sparsities) -> list[NetworkConfig]:
-        out = []
-        for s, q in itertools.product(sparsities, self.q_star):
-            if get_family(act).clip_param is None:
-                targets = [(None, None)]
-            elif self.vprime is not None:
-                targets = [(v, None) for v in self.vprime]
-            else:
-                targets = [(None, m) for m in self.m]
-            for vprime, m in targets:
-                try:
-                    sol = solve_eoc(act, s, q, vprime=vprime, m=m)
-                except EoCError as err:
-                    raise SweepError(f"configuration {act}, s={s}, q*={q}: {err}") from None
-                out.append(NetworkConfig(act, float(s), float(q), vprime, m, sol))
-        return out
+        return solve_grid(self.activation, self.sparsity, self.q_star, self.vprime, self.m)
 
     @property
     def raw_samples(self) -> int:

@@ -8,6 +8,7 @@ import pytest
 MODULES = [
     "theory.eoc",
     "theory.products",
+    "simulate.config",
     "simulate.observables",
     "simulate.cpu",
     "simulate.depth_sweep",
@@ -15,6 +16,7 @@ MODULES = [
     "analysis.estimators",
     "analysis.plan",
     "train.trainer",
+    "train.initial",
 ]
 
 

@@ -123,6 +123,38 @@ def test_scale_control_gradients():
     torch.testing.assert_close(grads[n_w][1], grads[n_w][0] / math.sqrt(c), rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize("arch,shape,width", [("dnn", (1, 6, 6), 32), ("cnn", (2, 5, 5), 6)])
+@pytest.mark.parametrize("family", [dict(activation="crelu", sparsity=0.85, vprime=0.7), dict(activation="cst", sparsity=0.7, vprime=0.9)])
+def test_scale_control_trajectories(arch, shape, width, family):
+    """train.scale's equivalences as trajectories: the q* = c run is the q* = 1 run with
+    logits x sqrt(c) and bias step / c, and the q* = c run with logits / sqrt(c) is the
+    q* = 1 run with bias step / c: the same loss at every SGD step (float32 rounding
+    apart), the same weight gradients, accuracies and zeros, pre-activations sqrt(c) apart.
+    Without the bias-step factor the losses part: the check can fail."""
+    c = 3.0
+    root = math.sqrt(c)
+    pairs = [
+        (RunSpec(**family, q_star=c, seed=5), RunSpec(**family, q_star=1.0, seed=5, logit_scale=root, bias_step=1 / c)),
+        (RunSpec(**family, q_star=c, seed=5, logit_scale=1 / root), RunSpec(**family, q_star=1.0, seed=5, bias_step=1 / c)),
+        (RunSpec(**family, q_star=c, seed=5), RunSpec(**family, q_star=1.0, seed=5, logit_scale=root)),  # bias step not scaled
+    ]
+    for a, b in pairs[:2]:
+        assert equivalent(a) == pytest.approx(equivalent(b))
+    runs = [r for pair in pairs for r in pair]
+    cfg = TrainConfig(arch=arch, depth=4, width=width, epochs=3, lr=0.1, batch_size=32, grad_norm_steps=20)
+    ds = train(runs, synthetic_splits(300, shape), cfg, progress=False)
+    assert ds.sizes["step"] == 21  # 216 training examples in batches of 32, 3 epochs
+    loss = ds.train_loss.values
+    for i in (0, 2):
+        # measured: at most 2.4e-7 apart (2 float32 ulps) over 21 steps, DNN and CNN
+        np.testing.assert_allclose(loss[i], loss[i + 1], rtol=2e-6, err_msg=f"pair {i // 2}")
+        np.testing.assert_allclose(ds.grad_norm.values[i], ds.grad_norm.values[i + 1], rtol=2e-4)
+        np.testing.assert_allclose(ds.val_loss.values[i], ds.val_loss.values[i + 1], rtol=2e-6)
+        np.testing.assert_allclose(ds.test_q.values[i], c * ds.test_q.values[i + 1], rtol=2e-4)
+        np.testing.assert_allclose(ds.test_sparsity.values[i], ds.test_sparsity.values[i + 1], atol=1e-3)
+    assert np.max(np.abs(loss[4] / loss[5] - 1)) > 1e-2  # the unscaled bias step is another trajectory (7% measured)
+
+
 MEMBERS = [
     RunSpec("crelu", 0.85, 1.0, vprime=0.7, seed=0),
     RunSpec("cst", 0.7, 2.0, vprime=0.5, seed=1, logit_scale=0.5),

@@ -44,8 +44,9 @@ def test_grid_sizes_and_scale_control():
     configs = select_configs(TARGETS["table1"])
     assert len(configs) == 3 + 27
     runs = build_runs(configs, seeds=2, scale_control=True)
-    # 30 configurations x 2 seeds, and two control runs for each of the 20 at q* != 1
-    assert len(runs) == 60 + 2 * 20 * 2
+    # 30 configurations x 2 seeds, and three control runs for each of the 20 at q* != 1
+    assert len(runs) == 60 + 3 * 20 * 2
+    assert sum(r.bias_step != 1.0 for r in runs) == 20 * 2
     controls = [r for r in runs if r.logit_scale != 1.0]
     assert {(r.q_star, round(r.logit_scale, 6)) for r in controls} == {
         (1.0, round(math.sqrt(2), 6)), (1.0, round(math.sqrt(3), 6)), (2.0, round(2**-0.5, 6)), (3.0, round(3**-0.5, 6))
@@ -68,10 +69,10 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     ]
     assert reproduce.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| crelu | 0.85 | 0.7 | 2 | 1 | 2 | 1.655 | 1.66 |" in printed
+    assert "| crelu | 0.85 | 0.7 | 2 | 1 | 1 | 2 | 1.655 | 1.66 |" in printed
     assert "Scale control" in printed
     ds = open_results(out)
-    assert ds.sizes["run"] == 2 * 2 + 2 * 2  # configurations x seeds, and the two controls per q* = 2 run
+    assert ds.sizes["run"] == 2 * 2 + 3 * 2  # configurations x seeds, and the three controls per q* = 2 run
     assert ds.attrs["target"] == "table1" and ds.attrs["complete"] == 1
     assert set(np.unique(ds.activation.values)) == {"crelu"}
     assert np.all(np.isfinite(ds.test_accuracy.values))
@@ -79,8 +80,10 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     assert ds.lr.dims == ("epoch",)  # two ensembles joined along run only
     assert report_main([str(out)]) == 0
     assert "| crelu | 0.85 | 0.7 | 1 | 1 |" in capsys.readouterr().out
-    # a second run of the same command resumes from the finished checkpoints
-    assert reproduce.main(argv) == 0
+    # the store is not replaced without --overwrite; with it, the finished checkpoints are resumed
+    with pytest.raises(SystemExit, match="exists; give --overwrite"):
+        reproduce.main(argv)
+    assert reproduce.main(argv + ["--overwrite"]) == 0
 
 
 def test_reproduce_fails_before_training(tmp_path):

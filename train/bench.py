@@ -44,15 +44,13 @@ def bench_device(device, arch: str, members: int, depth: int, width: int, batch:
     lr = 1e-4
 
     def run_ensemble():
-        params = list(ensemble.parameters())
         for _ in range(steps):
-            sgd_step(ensemble, params, x, y, lr)
+            sgd_step(ensemble, x, y, lr)
 
     def run_separate():
-        params = [list(m.parameters()) for m in singles]
         for _ in range(steps):
             for e, model in enumerate(singles):
-                sgd_step(model, params[e], x[e : e + 1], y[e : e + 1], lr)
+                sgd_step(model, x[e : e + 1], y[e : e + 1], lr)
 
     run_ensemble(), run_separate()  # warm-up
     t_ens, t_sep = [], []

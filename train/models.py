@@ -89,6 +89,7 @@ class EnsembleNet(nn.Module):
         self.phi = SparseActivation.stack([from_solution(s) for s in sols])
         self.register_buffer("input_scale", torch.tensor([math.sqrt(s.q_star) for s in sols]))
         self.register_buffer("logit_scale", torch.tensor([float(r.logit_scale) for r in runs]))
+        self.register_buffer("bias_step", torch.tensor([float(r.bias_step) for r in runs]))
         self.depth = len(layer_shapes) - 1
         weights, biases = _eoc_init(runs, sols, layer_shapes)
         self.weights = nn.ParameterList(nn.Parameter(w) for w in weights)

@@ -31,6 +31,7 @@ RUN_COORDS = {
     "sigma_b2": "EoC bias variance sigma_b^2 (layers 2..L+1)",
     "seed": "seed of the initial weights and of the mini-batch order",
     "logit_scale": "factor multiplying the read-out (1: the papers' networks)",
+    "bias_step": "factor multiplying the learning rate of the biases (1: the papers' networks)",
 }
 
 VARIABLES = {
@@ -69,6 +70,7 @@ def to_dataset(runs, config, data, logs: dict, steps_per_epoch: int, complete: b
         "vprime_target": ("run", [_nan_if_none(r.vprime) for r in runs]),
         "seed": ("run", np.array([r.seed for r in runs], dtype=np.int64)),
         "logit_scale": ("run", [float(r.logit_scale) for r in runs]),
+        "bias_step": ("run", [float(r.bias_step) for r in runs]),
     }
     for name in ("vprime", "vsecond", "chi1_prime", "tau", "m", "sigma_w2", "sigma_b2"):
         coords[name] = ("run", [float(getattr(s, name)) for s in sols])
@@ -102,7 +104,7 @@ def to_dataset(runs, config, data, logs: dict, steps_per_epoch: int, complete: b
             "definitions": (
                 "h: pre-activations of a hidden layer; phi: the activation; inputs normalised per example "
                 "to mean 0, variance 1, then times sqrt(q*); first layer W ~ N(0, 1/fan_in), b = 0; "
-                "other layers W ~ N(0, sigma_w^2/fan_in), b ~ N(0, sigma_b^2); logits = logit_scale * read-out; "
+                "other layers W ~ N(0, sigma_w^2/fan_in), b ~ N(0, sigma_b^2); logits = logit_scale * read-out; biases step bias_step * lr; "
                 "see docs/training.md"
             ),
         }

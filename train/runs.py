@@ -23,7 +23,8 @@ from train.activations import FAMILIES
 class RunSpec:
     """One network: family, target sparsity ``s``, fixed point ``q*``, ``V'(q*)`` or ``m``.
 
-    ``logit_scale`` multiplies the read-out (the scale-control runs; 1 for the papers'
+    ``logit_scale`` multiplies the read-out and ``bias_step`` the learning rate of the
+    biases (the scale-control runs of :mod:`train.scale`; both 1 for the papers'
     networks). ``seed`` is a non-negative integer.
     """
 
@@ -34,6 +35,7 @@ class RunSpec:
     m: float | None = None
     seed: int = 0
     logit_scale: float = 1.0
+    bias_step: float = 1.0
 
     def __post_init__(self):
         if self.activation not in FAMILIES:
@@ -42,6 +44,8 @@ class RunSpec:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (math.isfinite(self.logit_scale) and self.logit_scale > 0):
             raise ValueError(f"logit_scale must be positive and finite, got {self.logit_scale!r}")
+        if not (math.isfinite(self.bias_step) and self.bias_step >= 0):
+            raise ValueError(f"bias_step must be non-negative and finite, got {self.bias_step!r}")
         self.solve()  # fails now, with the theory's message, for an EoC that does not exist
 
     def solve(self):

@@ -20,28 +20,32 @@ on the ``q* = c`` network is, in the ``theta`` coordinates::
 
     W <- W - eta dG/dW,        b <- b - (eta / c) dG/db
 
-Hence (exactly, up to float rounding) a run at ``q* = c`` with logit scale ``lambda`` and
-learning rate ``eta`` **is** the ``q* = 1`` run with logit scale ``lambda sqrt(c)``, weight
-step ``eta`` and bias step ``eta / c`` (its pre-activations ``sqrt(c)`` times larger, its
-sparsity and accuracy identical). ``q*`` acts through two things only: the logit scale
-and the step size of the biases. :func:`equivalent` gives the pair
-``(logit factor, bias-step factor) = (lambda sqrt(q*), 1/q*)``.
+Hence (exactly, up to float rounding) a run at ``q* = c`` with logit scale ``lambda``,
+learning rate ``eta`` and bias-step factor ``beta`` **is** the ``q* = 1`` run with logit
+scale ``lambda sqrt(c)``, weight step ``eta`` and bias step ``beta eta / c`` (its
+pre-activations ``sqrt(c)`` times larger, its sparsity and accuracy identical). ``q*``
+acts through two things only: the logit scale and the step size of the biases.
+:func:`equivalent` gives the pair ``(logit factor, bias-step factor) = (lambda sqrt(q*),
+beta / q*)``; ``tests/test_train_model.py`` checks it as a trajectory (the same losses
+step by step).
 
-**The control runs** (:func:`control_runs`) complete a 2x2 design for each ``c``:
+**The control runs** (:func:`control_runs`) complete a 2x2 design for each ``c`` and add
+the exact copy of the ``q* = c`` run:
 
-=====================  ============  ================  ==================================
-run                    logit factor  bias-step factor  equivalent to
-=====================  ============  ================  ==================================
-q* = 1, lambda = 1     1             1                 the papers' q* = 1 network
-q* = 1, lambda = √c    √c            1                 the q* = c network, bias step × c
-q* = c, lambda = 1/√c  1             1/c               the q* = 1 network, bias step / c
-q* = c, lambda = 1     √c            1/c               the papers' q* = c network
-=====================  ============  ================  ==================================
+=================================  ============  ================  ===============================
+run                                logit factor  bias-step factor  equivalent to
+=================================  ============  ================  ===============================
+q* = 1, lambda = 1                 1             1                 the papers' q* = 1 network
+q* = 1, lambda = √c                √c            1                 q* = c with bias step × c
+q* = c, lambda = 1/√c              1             1/c               q* = 1 with bias step / c
+q* = c, lambda = 1                 √c            1/c               the papers' q* = c network
+q* = 1, lambda = √c, bias step/c   √c            1/c               the papers' q* = c network
+=================================  ============  ================  ===============================
 
 If accuracy follows the logit factor, ``q*`` acts through the logit scale; if it follows
 the bias-step factor, through the effective step size of the biases; there is nothing
-else. Float rounding differs between the pairs, so long (chaotic) trajectories drift
-apart: compare seed statistics, not single runs.
+else. Float rounding differs between equivalent runs, so long (chaotic) trajectories
+drift apart: compare seed statistics, not single runs.
 """
 
 from __future__ import annotations
@@ -54,15 +58,20 @@ from train.runs import RunSpec
 
 def equivalent(run: RunSpec) -> tuple[float, float]:
     """``(logit factor, bias-step factor)`` of the ``q* = 1`` run that ``run`` equals."""
-    return run.logit_scale * math.sqrt(run.q_star), 1.0 / run.q_star
+    return run.logit_scale * math.sqrt(run.q_star), run.bias_step / run.q_star
 
 
 def control_runs(run: RunSpec) -> list[RunSpec]:
-    """For a papers' run at ``q* = c != 1`` (logit scale 1): ``(q* = 1, lambda = sqrt(c))``
-    and ``(q* = c, lambda = 1/sqrt(c))``, same family, ``s``, ``V'(q*)`` and seed."""
-    if run.q_star == 1.0 or run.logit_scale != 1.0:
-        raise ValueError(f"control runs need a run at q* != 1 with logit scale 1, got {run}")
+    """For a papers' run at ``q* = c != 1`` (logit scale and bias step 1): ``(q* = 1,
+    lambda = sqrt(c))``, ``(q* = c, lambda = 1/sqrt(c))`` and the exact copy ``(q* = 1,
+    lambda = sqrt(c), bias step 1/c)``; same family, ``s``, ``V'(q*)`` and seed."""
+    if run.q_star == 1.0 or run.logit_scale != 1.0 or run.bias_step != 1.0:
+        raise ValueError(f"control runs need a run at q* != 1 with logit scale and bias step 1, got {run}")
     if run.m is not None:
         raise ValueError("the rescaling holds at fixed V'(q*) (m proportional to sqrt(q*)), not at a fixed m")
-    root = math.sqrt(run.q_star)
-    return [replace(run, q_star=1.0, logit_scale=root), replace(run, logit_scale=1.0 / root)]
+    c, root = run.q_star, math.sqrt(run.q_star)
+    return [
+        replace(run, q_star=1.0, logit_scale=root),
+        replace(run, logit_scale=1.0 / root),
+        replace(run, q_star=1.0, logit_scale=root, bias_step=1.0 / c),
+    ]

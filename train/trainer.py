@@ -83,18 +83,23 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng(np.random.SeedSequence([seed, _SHUFFLE_STREAM, epoch])).permutation(n)
 
 
-def sgd_step(model, params, x: torch.Tensor, y: torch.Tensor, lr: float):
-    """One SGD step of every member on its batch ``x (E, B, ...)``, labels ``y (E, B)``.
+def sgd_step(model, x: torch.Tensor, y: torch.Tensor, lr: float):
+    """One SGD step of every member on its batch ``x (E, B, ...)``, labels ``y (E, B)``:
+    weights step ``lr``, biases ``lr * bias_step`` of their member (:class:`RunSpec`).
 
-    Returns the members' mean cross-entropies ``(E,)`` before the step and the gradients
-    (the weights' first, in layer order, as in ``model.parameters()``)."""
+    Returns the members' mean cross-entropies ``(E,)`` before the step and the weights'
+    gradients, in layer order."""
     E = model.members
+    weights, biases = list(model.weights), list(model.biases)
     loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten(), reduction="none").view(E, -1).mean(1)
-    grads = torch.autograd.grad(loss.sum(), params)
+    grads = torch.autograd.grad(loss.sum(), weights + biases)
+    bias_lr = (lr * model.bias_step).unsqueeze(1)
     with torch.no_grad():
-        for p, g in zip(params, grads):
-            p.add_(g, alpha=-lr)
-    return loss.detach(), grads
+        for w, g in zip(weights, grads):
+            w.add_(g, alpha=-lr)
+        for b, g in zip(biases, grads[len(weights) :]):
+            b.sub_(g * bias_lr)
+    return loss.detach(), grads[: len(weights)]
 
 
 @torch.no_grad()
@@ -228,9 +233,9 @@ def train(
         grad_norms = []
         for k in range(steps):
             idx = order[:, k * B : (k + 1) * B]
-            loss, grads = sgd_step(model, params, X[idx], Y[idx], lr)
+            loss, grads = sgd_step(model, X[idx], Y[idx], lr)
             if epoch * steps + k < n_grad:
-                grad_norms.append(torch.stack([grads[i].flatten(1).norm(dim=1) for i in range(model.depth + 1)], 1))
+                grad_norms.append(torch.stack([g.flatten(1).norm(dim=1) for g in grads], 1))
             losses[:, k] = loss
             bar.update()
         logs["train_loss"][:, epoch * steps : (epoch + 1) * steps] = losses.cpu().numpy()
