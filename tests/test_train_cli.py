@@ -25,7 +25,9 @@ def test_trains_writes_and_prints(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| family | s | V' | m | q* | logit scale | bias step | seeds | test accuracy | test sparsity |" in printed
     assert "| crelu | 0.85 | 0.7 | 2.027 | 3 | 1 | 1 | 2 |" in printed
-    assert "Scale control" in printed
+    assert "Scale control" in printed and "Contrasts, paired by seed" in printed
+    # the exact copy repeats the q* = 3 run: no difference in accuracy, seed by seed
+    assert "| crelu | 0.85 | 0.7 | 3 | exact copy (q*=1, λ=√c, bias step/c) against q*=c | 2 | +0.0000 ± 0" in printed
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ds = xr.open_zarr(out)
@@ -58,6 +60,7 @@ def test_logit_scale_bias_step_and_families(tmp_path, capsys):
         (["--activation", "gelu"], "unknown activation"),
         (["--activation", "crelu", "--vprime", "0.7", "--m", "1.0"], "exactly one of --vprime or --m"),
         (["--seeds", "0"], "--seeds must be positive"),
+        (["--first-seed", "-1"], "--first-seed non-negative"),
         (["--logit-scale", "0"], "logit_scale must be positive"),
         (["--epochs", "0"], "epochs must be a positive integer"),
         (["--max-ensemble", "0"], "--max-ensemble must be positive"),
@@ -91,3 +94,18 @@ def test_module_entry_point_help():
     done = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True, check=True)
     for option in ("--qstar", "--vprime", "--sparsity", "--width", "--depth", "--out", "--data-dir", "--logit-scale", "--bias-step"):
         assert option in done.stdout
+
+
+def test_first_seed_extends_and_report_joins(tmp_path, capsys):
+    from train.report import main as report_main
+
+    write_tiny_mnist(tmp_path)
+    common = ["--data-dir", str(tmp_path), *SMALL, "--qstar", "1", "3", "--scale-control"]
+    assert main([*common, "--seeds", "2", "--out", str(tmp_path / "a.zarr")]) == 0
+    assert main([*common, "--seeds", "2", "--first-seed", "2", "--out", str(tmp_path / "b.zarr")]) == 0
+    assert sorted(set(xr.open_zarr(tmp_path / "b.zarr").seed.values)) == [2, 3]
+    capsys.readouterr()
+    assert report_main([str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr")]) == 0
+    printed = capsys.readouterr().out
+    assert "| crelu | 0.85 | 0.7 | 2.027 | 3 | 1 | 1 | 4 |" in printed  # four seeds joined
+    assert "| q*=c against q*=1 | 4 |" in printed

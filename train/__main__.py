@@ -1,8 +1,8 @@
 """Train EoC-initialised sparse networks: ``python -m train [options]``.
 
 Trains every configuration of the product activation x ``--sparsity`` x ``--qstar`` x
-(``--vprime`` or ``--m``) x ``--logit-scale`` x ``--bias-step``, for seeds ``0..N-1``
-(``--seeds N``), expanded as in ``python -m simulate.depth_sweep``
+(``--vprime`` or ``--m``) x ``--logit-scale`` x ``--bias-step``, for seeds ``K..K+N-1``
+(``--seeds N``, ``--first-seed K``, default 0), expanded as in ``python -m simulate.depth_sweep``
 (:func:`simulate.config.solve_grid`); ``--scale-control`` adds the control runs of
 :mod:`train.scale` to every run at ``q* != 1``. The defaults are the papers' DNN (depth
 100, width 300, SGD at lr 1e-4, 200 epochs, batch 64) on MNIST. The results go to a zarr
@@ -27,7 +27,7 @@ from simulate.config import solve_grid
 from train.cli import add_training_options, check_run_options, torch_device, train_config, train_ensembles, write_results
 from train.data import DataNotFoundError, load_dataset
 from train.models import ARCHS
-from train.report import results_table, scale_table, summarise
+from train.report import results_table, scale_sections, summarise
 from train.runs import RunSpec
 from train.scale import control_runs
 
@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--qstar", nargs="+", type=float, default=[1.0], help="fixed-point variances q* > 0 (default 1)")
     p.add_argument("--vprime", nargs="+", type=float, help="target V'(q*) of clipped families (default 0.7)")
     p.add_argument("--m", nargs="+", type=float, help="clipping values m instead of --vprime")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per configuration (default 1)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (default 1)")
+    p.add_argument("--first-seed", type=int, default=0, help="the seeds are K..K+N-1 (default 0): extends an experiment")
     p.add_argument("--logit-scale", nargs="+", type=float, default=[1.0], help="factors multiplying the logits (default 1)")
     p.add_argument("--bias-step", nargs="+", type=float, default=[1.0],
                    help="factors multiplying the biases' learning rate (default 1)")
@@ -57,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def build_runs(args: argparse.Namespace) -> list[RunSpec]:
     """Every run of the options, solved at the EoC (a one-line error otherwise)."""
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be positive, got {args.seeds}")
+    if args.seeds < 1 or args.first_seed < 0:
+        raise ValueError(f"--seeds must be positive and --first-seed non-negative, got {args.seeds} and {args.first_seed}")
     vprime = args.vprime if args.vprime is not None or args.m is not None else [0.7]
     for s in args.sparsity:
         if not 0.0 < s < 1.0:
@@ -66,7 +67,7 @@ def build_runs(args: argparse.Namespace) -> list[RunSpec]:
     configs = solve_grid(args.activation, args.sparsity, args.qstar, vprime, args.m)
     runs = [
         RunSpec(c.activation, c.sparsity, c.q_star, vprime=c.vprime_target, m=c.m_given, seed=seed, logit_scale=lam, bias_step=beta)
-        for c, lam, beta, seed in itertools.product(configs, args.logit_scale, args.bias_step, range(args.seeds))
+        for c, lam, beta, seed in itertools.product(configs, args.logit_scale, args.bias_step, range(args.first_seed, args.first_seed + args.seeds))
     ]
     if args.scale_control:
         controls = [c for r in runs if r.q_star != 1.0 for c in control_runs(r)]
@@ -93,11 +94,7 @@ def main(argv=None) -> int:
         return 0
     write_results(ds, out, "python -m train " + shlex.join(sys.argv[1:] if argv is None else argv))
     summary = summarise(ds, "mean")
-    print(results_table(summary))
-    scale = scale_table(summary)
-    if scale is not None:
-        print("\nScale control (train.scale): test accuracy, headed by (logit factor, bias-step factor) relative to q* = 1.\n")
-        print(scale)
+    print("\n".join([results_table(summary), *scale_sections(ds, summary)]))
     return 0
 
 

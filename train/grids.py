@@ -99,8 +99,8 @@ def select_configs(target: Target, activations=None, sparsities=None, vprimes=No
 
 
 def build_runs(configs, seeds: int, scale_control: bool = False) -> list[RunSpec]:
-    """Every configuration for seeds ``0..seeds-1``; with ``scale_control`` also the two
-    control runs of each run at ``q* != 1``. Fails, before any training, on a
+    """Every configuration for seeds ``0..seeds-1``; with ``scale_control`` also the three
+    control runs of each run at ``q* != 1`` (:func:`train.scale.control_runs`). Fails, before any training, on a
     configuration without an EoC initialisation."""
     if seeds < 1:
         raise ValueError(f"need at least one seed, got {seeds}")

@@ -1,14 +1,17 @@
-"""Measured against published: markdown tables from a results store.
+"""Markdown tables from results stores: measured against published, and the scale control.
 
-``python -m train.report STORE.zarr`` prints, for the table the store was made for
-(``attrs["target"]``):
+``python -m train.report STORE.zarr [STORE.zarr ...]`` joins the stores along ``run`` and
+prints, for stores of ``python -m train`` (no published table), one row per
+configuration (:func:`results_table`), and for the table they were made for
+(``attrs["target"]`` or ``--table``):
 
 1. one row per configuration, logit scale and bias step: the number of seeds, the theory's ``m``
    and ``V''(q*)`` beside the printed ones (a printed value further than one unit in its
    last place from the theory is marked ``*``), the test accuracy (mean or median over
    seeds, as the paper reports it, ± the standard deviation over seeds) and the test
    activation sparsity (mean over hidden layers, examples and seeds) beside the paper's;
-2. with scale-control runs, the design of :mod:`train.scale` for each ``c``.
+2. with scale-control runs, the design of :mod:`train.scale` for each ``c`` and its
+   contrasts, paired by seed (:func:`scale_contrasts`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from train.published import NOTES, TABLES, lookup
-from train.results import open_results
+from train.results import concat_runs, open_results
 
 KEYS = ["activation", "sparsity", "vprime_target", "q_star", "logit_scale", "bias_step"]
 
@@ -140,6 +143,69 @@ def scale_table(summary: pd.DataFrame) -> str | None:
     return "\n".join(lines)
 
 
+#: the contrasts of the scale control: (name, run, reference run) as DESIGN columns
+CONTRASTS = (
+    ("q*=c against q*=1", 3, 0),
+    ("logits ×√c alone (q*=1, λ=√c) against q*=1", 1, 0),
+    ("bias step ×1/c alone (q*=c, λ=1/√c) against q*=1", 2, 0),
+    ("exact copy (q*=1, λ=√c, bias step/c) against q*=c", 4, 3),
+)
+
+
+def scale_contrasts(ds) -> str | None:
+    """The scale-control contrasts of :data:`CONTRASTS`, paired by seed (a pair shares its
+    initial weights, up to the rescaling, and its order of mini-batches): the mean
+    difference ± its standard error over seeds, and their ratio z, of the final test
+    accuracy and of the last epoch's mean training loss."""
+    steps = int(ds.attrs["steps_per_epoch"])
+    last_loss = ds.train_loss.values[:, -steps:].mean(1)
+    lines = []
+    for key, idx in _groups(ds, ["activation", "sparsity", "vprime_target"]).items():
+        sub = {k: ds[k].values[idx] for k in ("q_star", "logit_scale", "bias_step", "seed")}
+        for c in sorted(q for q in set(sub["q_star"]) if q != 1.0):
+            cells = []
+            for _, run in DESIGN:
+                q, lam, beta = run(c)
+                pick = np.isclose(sub["q_star"], q) & np.isclose(sub["logit_scale"], lam) & np.isclose(sub["bias_step"], beta)
+                cells.append(dict(zip(sub["seed"][pick], idx[pick])))
+            for name, a, b in CONTRASTS:
+                seeds = sorted(set(cells[a]) & set(cells[b]))
+                if len(seeds) < 2:
+                    continue
+                ia, ib = [cells[a][k] for k in seeds], [cells[b][k] for k in seeds]
+                row = []
+                for values in (ds.test_accuracy.values, last_loss):
+                    d = values[ia] - values[ib]
+                    se = d.std(ddof=1) / np.sqrt(len(d))
+                    row.append(f"{d.mean():+.4f} ± {se:.4f} | {d.mean() / se:+.1f}" if se > 0 else f"{d.mean():+.4f} ± 0 | ")
+                fam, sp, vp = key
+                vp = _vp(vp)
+                lines.append(f"| {fam} | {sp:g} | {'' if vp is None else f'{vp:g}'} | {c:g} | {name} | {len(seeds)} | {row[0]} | {row[1]} |")
+    if not lines:
+        return None
+    head = "| family | s | V' | c | contrast | seeds | Δ test accuracy | z | Δ training loss, last epoch | z |"
+    return "\n".join([head, "|" + "---|" * (head.count("|") - 1), *lines])
+
+
+def _groups(ds, keys) -> dict:
+    frame = pd.DataFrame({k: ds[k].values for k in keys}).fillna(-1.0)
+    return {tuple(np.nan if v == -1.0 else v for v in k): np.asarray(v) for k, v in frame.groupby(keys, sort=True).indices.items()}
+
+
+def scale_sections(ds, summary: pd.DataFrame) -> list[str]:
+    """The scale-control design and its contrasts, as markdown paragraphs (none without
+    control runs)."""
+    scale = scale_table(summary)
+    if scale is None:
+        return []
+    parts = ["", "Scale control (train.scale): test accuracy of each run, headed by its (logit factor, bias-step factor) "
+             "relative to q* = 1.", "", scale]
+    contrasts = scale_contrasts(ds)
+    if contrasts is not None:
+        parts += ["", "Contrasts, paired by seed: mean difference ± s.e. over seeds, and z = mean / s.e.", "", contrasts]
+    return parts
+
+
 def render(ds, table: str, aggregate: str) -> str:
     """The full markdown report of a results data set."""
     summary = summarise(ds, aggregate)
@@ -154,23 +220,29 @@ def render(ds, table: str, aggregate: str) -> str:
         "`*`: printed value further than one unit in its last place from theory.solve_eoc.",
     ]
     parts += [f"Paper note: {n}" for n in NOTES.get(table, [])]
-    scale = scale_table(summary)
-    if scale is not None:
-        parts += ["", "Scale control (train.scale): test accuracy of each run, headed by its (logit factor, bias-step factor) relative to q* = 1.", "", scale]
+    parts += scale_sections(ds, summary)
     return "\n".join(parts)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.report", description=__doc__.splitlines()[0])
-    parser.add_argument("store", help="zarr store written by python -m train.reproduce or train.write_zarr")
-    parser.add_argument("--table", choices=sorted(TABLES), help="published table (default: the store's target)")
+    parser.add_argument("store", nargs="+", help="zarr stores of python -m train or train.reproduce; several "
+                        "(the same training settings, e.g. other seeds) are joined along run")
+    parser.add_argument("--table", choices=sorted(TABLES), help="published table to compare with (default: the store's target)")
     parser.add_argument("--aggregate", choices=("mean", "median"), help="seed summary (default: the store's)")
     args = parser.parse_args(argv)
-    ds = open_results(args.store)
+    parts = [open_results(path) for path in args.store]
+    try:
+        ds = parts[0] if len(parts) == 1 else concat_runs(parts)
+    except ValueError as err:
+        parser.error(f"the stores cannot be joined: {err}")
     table = args.table or ds.attrs.get("target")
-    if table is None:
-        parser.error("the store names no target: give --table")
-    print(render(ds, table, args.aggregate or ds.attrs.get("aggregate", "mean")))
+    aggregate = args.aggregate or ds.attrs.get("aggregate", "mean")
+    if table is not None:
+        print(render(ds, table, aggregate))
+    else:
+        summary = summarise(ds, aggregate)
+        print("\n".join([results_table(summary), *scale_sections(ds, summary)]))
     return 0
 
 

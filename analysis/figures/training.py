@@ -8,12 +8,13 @@
   standard error over seeds, one line per (q*, logit scale, bias step): the scale
   control of :mod:`train.scale`.
 
-``python -m analysis.figures.training STORE --out DIR`` writes both.
+``python -m analysis.figures.training STORE [STORE ...] --out DIR`` writes both.
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +24,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from theory import solve_eoc
-from theory.products import back_norm2_moments
+from theory.products import back_norm2_moments, products_record
 
 DPI = 110
 #: the theory band: the central 90% of the log-normal law
@@ -47,7 +48,9 @@ def step0_theory(ds: xr.Dataset, run: int = 0) -> dict[str, np.ndarray]:
     ``|delta^(l)| / |delta^(L)|`` times ``|a^(l-1)| / |a^(L-1)|``; the second factor is
     ``1 + O(N^-1/2)`` at the fixed point and the first has the log-normal law of
     :func:`theory.products.back_norm2_moments` over ``L - l`` steps (mean and variance at
-    O(1/N)). Returns ``layer`` and the median and the central :data:`BAND` of the ratio.
+    O(1/N)). Returns ``layer``, the median and the central :data:`BAND` of the ratio, and
+    ``validity`` (empty inside the theory's regime, else why not:
+    :func:`theory.products.products_record`).
     The batch gradient averages 64 examples whose errors share the weights; their cross
     terms are not in this law.
     """
@@ -62,7 +65,9 @@ def step0_theory(ds: xr.Dataset, run: int = 0) -> dict[str, np.ndarray]:
         if layer < depth:
             m = back_norm2_moments(sol.variance_map, np.full(depth - layer + 1, sol.q_star))
             mean[i], sd[i] = m.mean(width), np.sqrt(m.var(width))
-    return {"layer": layers, "median": np.exp(mean / 2), "low": np.exp((mean - z * sd) / 2), "high": np.exp((mean + z * sd) / 2)}
+    validity = products_record(sol, width, depth)["validity"]
+    return {"layer": layers, "median": np.exp(mean / 2), "low": np.exp((mean - z * sd) / 2), "high": np.exp((mean + z * sd) / 2),
+            "validity": validity}
 
 
 def gradient_norms(ds: xr.Dataset, run: int = 0) -> Figure:
@@ -95,6 +100,9 @@ def gradient_norms(ds: xr.Dataset, run: int = 0) -> Figure:
     right.semilogy(theory["layer"], np.median(ratio, axis=0), color="C3", lw=1.5, label=f"median of {ratio.shape[0]} seeds")
     right.set(xlabel="layer l", ylabel="|dLoss/dW_l| / |dLoss/dW_L| at step 1",
               title=f"{same.sizes['run']} seeds at step 1 against theory.products")
+    if theory["validity"]:
+        note = textwrap.fill(f"outside the theory's regime at N = {ds.attrs['width']}: {theory['validity']}", 70)
+        right.text(0.02, 0.02, note, transform=right.transAxes, fontsize=7, color="C3", va="bottom", in_layout=False)
     right.legend(fontsize=8)
     vp = float(r.vprime)
     fig.suptitle(f"{r.activation.values} s = {float(r.sparsity):g}, V'(q*) = {vp:.2g}, q* = {float(r.q_star):g}, "
@@ -146,14 +154,20 @@ def learning_curves(ds: xr.Dataset) -> Figure:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m analysis.figures.training", description=__doc__.splitlines()[0])
-    p.add_argument("store", type=Path, help="results store of python -m train")
+    p.add_argument("store", type=Path, nargs="+", help="results stores of python -m train; several (other seeds of the "
+                   "same settings) are joined along run (train.results.concat_runs)")
     p.add_argument("--out", type=Path, default=Path("."), help="directory of the PNGs (default .)")
     p.add_argument("--run", type=int, default=0, help="run shown step by step in the gradient-norm figure (default 0)")
     p.add_argument("--which", choices=("gradients", "curves", "both"), default="both")
     args = p.parse_args(argv)
-    ds = xr.open_zarr(args.store).load()
+    parts = [xr.open_zarr(path).load() for path in args.store]
+    if len(parts) > 1:
+        from train.results import concat_runs  # the one definition of joining stores (needs torch)
+
+        parts = [concat_runs(parts)]
+    ds = parts[0]
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.store.name.removesuffix(".zarr")
+    stem = args.store[0].name.removesuffix(".zarr")
     if args.which in ("gradients", "both"):
         gradient_norms(ds, args.run).savefig(args.out / f"{stem}-gradient-norms.png", dpi=DPI)
         print(f"step-1 ratios inside the theory's central {BAND:.0%}: {band_coverage(ds, args.run):.3f}")
