@@ -125,13 +125,14 @@ def learning_curves(ds: xr.Dataset) -> Figure:
     """Per V'(q*) (columns): training loss (mean over each epoch's steps) and validation
     accuracy per epoch, mean ± standard error over seeds, one line per (q*, logit
     scale, bias step)."""
-    vps = np.unique(ds.vprime_target.values)
+    target = np.nan_to_num(ds.vprime_target.values, nan=-1.0)  # -1: no V' target (unclipped families, or m given)
+    vps = np.unique(target)
     fig = Figure(figsize=(4.8 * len(vps), 6.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(2, len(vps), squeeze=False))
     steps = int(ds.attrs["steps_per_epoch"])
     epochs = ds.sizes["epoch"]
     for col, vp in enumerate(vps):
-        sub = ds.isel(run=np.flatnonzero(ds.vprime_target.values == vp))
+        sub = ds.isel(run=np.flatnonzero(target == vp))
         keys = sorted({tuple(float(sub[k].values[i]) for k in GROUP) for i in range(sub.sizes["run"])})
         for j, key in enumerate(keys):
             idx = np.flatnonzero(np.all([np.isclose(sub[k].values, v) for k, v in zip(GROUP, key)], axis=0))
@@ -144,10 +145,12 @@ def learning_curves(ds: xr.Dataset) -> Figure:
             for ax, y in ((axes[0, col], loss), (axes[1, col], acc)):
                 m, se = y.mean(0), y.std(0, ddof=1) / np.sqrt(len(idx)) if len(idx) > 1 else np.zeros(epochs)
                 ax.errorbar(x + 0.06 * (j - len(keys) / 2), m, yerr=se, capsize=2, lw=1.2, label=label, **style)
-        axes[0, col].set(title=f"V'(q*) = {vp:g}", ylabel="training loss (epoch mean, nats)")
+        axes[0, col].set(title=f"V'(q*) = {vp:g}" if vp >= 0 else "no V'(q*) target", ylabel="training loss (epoch mean, nats)")
         axes[1, col].set(xlabel="epoch", ylabel="validation accuracy")
         axes[1, col].legend(fontsize=7)
-    fig.suptitle(f"{ds.activation.values[0]} s = {float(ds.sparsity[0]):g}, DNN {ds.attrs['depth']} x {ds.attrs['width']}, "
+    families = ", ".join(sorted(set(map(str, ds.activation.values))))
+    sparsities = ", ".join(f"{x:g}" for x in np.unique(ds.sparsity.values))
+    fig.suptitle(f"{families} s = {sparsities}, DNN {ds.attrs['depth']} x {ds.attrs['width']}, "
                  f"lr {ds.attrs['lr']:g}, {ds.attrs['dataset']} ({ds.attrs['n_train']} train): mean ± s.e. over seeds", fontsize=10)
     return fig
 
