@@ -108,4 +108,4 @@ def test_first_seed_extends_and_report_joins(tmp_path, capsys):
     assert report_main([str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr")]) == 0
     printed = capsys.readouterr().out
     assert "| crelu | 0.85 | 0.7 | 2.027 | 3 | 1 | 1 | 4 |" in printed  # four seeds joined
-    assert "| q*=c against q*=1 | 4 |" in printed
+    assert "| q*=c against q*=1 | 4 |" in printed and "| t | p |" in printed

@@ -12,7 +12,10 @@ Needs the optional dependency ``torch`` (``pip install 'eoc-sparse[train]'``); t
 * :mod:`train.scale`: the scale-control runs (logit scale against ``q*``);
 * :mod:`train.published`, :mod:`train.grids`, :mod:`train.report`: the papers' tables,
   their run grids, and measured-against-published tables;
-* ``python -m train.reproduce`` and ``python -m train.bench``: command lines.
+* :mod:`train.initial`: the fresh networks measured as ``simulate.depth_sweep
+  --backward`` measures its own (the trainer-against-simulator check);
+* ``python -m train`` (any configurations), ``python -m train.reproduce`` (the papers'
+  tables; both through :mod:`train.cli`) and ``python -m train.bench``: command lines.
 
 See docs/training.md.
 """

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from train.published import NOTES, TABLES, lookup
 from train.results import concat_runs, open_results
@@ -155,8 +156,9 @@ CONTRASTS = (
 def scale_contrasts(ds) -> str | None:
     """The scale-control contrasts of :data:`CONTRASTS`, paired by seed (a pair shares its
     initial weights, up to the rescaling, and its order of mini-batches): the mean
-    difference ± its standard error over seeds, and their ratio z, of the final test
-    accuracy and of the last epoch's mean training loss."""
+    difference ± its standard error over seeds, their ratio t and its two-sided p-value
+    (Student's t with seeds - 1 degrees of freedom: with few seeds a large t means
+    little), of the final test accuracy and of the last epoch's mean training loss."""
     steps = int(ds.attrs["steps_per_epoch"])
     last_loss = ds.train_loss.values[:, -steps:].mean(1)
     lines = []
@@ -177,13 +179,18 @@ def scale_contrasts(ds) -> str | None:
                 for values in (ds.test_accuracy.values, last_loss):
                     d = values[ia] - values[ib]
                     se = d.std(ddof=1) / np.sqrt(len(d))
-                    row.append(f"{d.mean():+.4f} ± {se:.4f} | {d.mean() / se:+.1f}" if se > 0 else f"{d.mean():+.4f} ± 0 | ")
+                    if se > 0:
+                        t = d.mean() / se
+                        p = 2 * stats.t.sf(abs(t), len(d) - 1)
+                        row.append(f"{d.mean():+.4f} ± {se:.4f} | {t:+.1f} | {p:.2g}")
+                    else:
+                        row.append(f"{d.mean():+.4f} ± 0 | | ")
                 fam, sp, vp = key
                 vp = _vp(vp)
                 lines.append(f"| {fam} | {sp:g} | {'' if vp is None else f'{vp:g}'} | {c:g} | {name} | {len(seeds)} | {row[0]} | {row[1]} |")
     if not lines:
         return None
-    head = "| family | s | V' | c | contrast | seeds | Δ test accuracy | z | Δ training loss, last epoch | z |"
+    head = "| family | s | V' | c | contrast | seeds | Δ test accuracy | t | p | Δ training loss, last epoch | t | p |"
     return "\n".join([head, "|" + "---|" * (head.count("|") - 1), *lines])
 
 
@@ -202,7 +209,8 @@ def scale_sections(ds, summary: pd.DataFrame) -> list[str]:
              "relative to q* = 1.", "", scale]
     contrasts = scale_contrasts(ds)
     if contrasts is not None:
-        parts += ["", "Contrasts, paired by seed: mean difference ± s.e. over seeds, and z = mean / s.e.", "", contrasts]
+        parts += ["", "Contrasts, paired by seed: mean difference ± s.e. over seeds, t = mean / s.e. and its two-sided "
+                  "p (Student's t, seeds - 1 degrees of freedom).", "", contrasts]
     return parts
 
 
