@@ -21,7 +21,7 @@ def store():
 
 
 def test_step1_theory_is_the_back_norm_law(store):
-    theory = figures.step0_theory(store, run=0)
+    theory = figures.first_step_theory(store, run=0)
     assert theory["layer"].tolist() == [2, 3, 4, 5, 6]
     # layer L is the anchor; layer 2 has crossed L - 2 = 4 steps of the back-norm law
     assert theory["median"][-1] == theory["low"][-1] == theory["high"][-1] == 1.0

@@ -20,11 +20,8 @@ from train.data import DATASETS
 from train.results import concat_runs, write_zarr
 from train.trainer import SCHEDULES, TrainConfig, train
 
-#: option -> TrainConfig field
-_CONFIG_FIELDS = {
-    "depth": "depth", "width": "width", "epochs": "epochs", "lr": "lr", "schedule": "schedule",
-    "batch_size": "batch_size", "grad_norm_steps": "grad_norm_steps",
-}
+#: the options that are TrainConfig fields of the same name
+_CONFIG_FIELDS = ("depth", "width", "epochs", "lr", "schedule", "batch_size", "grad_norm_steps")
 
 
 def add_training_options(p: argparse.ArgumentParser, defaults: dict[str, str]):
@@ -52,7 +49,7 @@ def add_training_options(p: argparse.ArgumentParser, defaults: dict[str, str]):
 
 def train_config(args: argparse.Namespace, arch: str, defaults: dict) -> TrainConfig:
     """The :class:`TrainConfig` of the options, ``defaults`` filling those omitted."""
-    values = {field: getattr(args, option) for option, field in _CONFIG_FIELDS.items() if getattr(args, option) is not None}
+    values = {name: getattr(args, name) for name in _CONFIG_FIELDS if getattr(args, name) is not None}
     return TrainConfig(arch=arch, **{**defaults, **values})
 
 

@@ -1,9 +1,9 @@
 """Figures of a training run, from its results store (:mod:`train.results`; no torch).
 
 * :func:`gradient_norms`: ICLR 2024 Fig. 5, the Frobenius norm of every layer's weight
-  gradient over the first SGD steps of one run, and at step 0 for every seed of its
-  configuration relative to the last hidden layer, with the theory at step 0 overlaid
-  (:func:`step0_theory`);
+  gradient over the first SGD steps of one run, and at the first step for every seed of its
+  configuration relative to the last hidden layer, with the theory at the first step (the
+  initial weights) overlaid (:func:`first_step_theory`);
 * :func:`learning_curves`: training loss and validation accuracy per epoch, mean and
   standard error over seeds, one line per (q*, logit scale, bias step): the scale
   control of :mod:`train.scale`.
@@ -41,8 +41,9 @@ def configuration(ds: xr.Dataset, run: int) -> xr.Dataset:
     return ds.isel(run=np.flatnonzero(same))
 
 
-def step0_theory(ds: xr.Dataset, run: int = 0) -> dict[str, np.ndarray]:
-    """The law of ``|dL/dW_l| / |dL/dW_L|`` at step 0 for weight layers ``l = 2..L``.
+def first_step_theory(ds: xr.Dataset, run: int = 0) -> dict[str, np.ndarray]:
+    """The law of ``|dL/dW_l| / |dL/dW_L|`` at the first SGD step (the initial weights)
+    for weight layers ``l = 2..L``.
 
     A single example's gradient is ``delta^(l) a^(l-1)T``, so the ratio is
     ``|delta^(l)| / |delta^(L)|`` times ``|a^(l-1)| / |a^(L-1)|``; the second factor is
@@ -71,8 +72,8 @@ def step0_theory(ds: xr.Dataset, run: int = 0) -> dict[str, np.ndarray]:
 
 
 def gradient_norms(ds: xr.Dataset, run: int = 0) -> Figure:
-    """ICLR 2024 Fig. 5 for ``run`` (left) and step 0 over its configuration's seeds
-    relative to the last hidden layer, against :func:`step0_theory` (right)."""
+    """ICLR 2024 Fig. 5 for ``run`` (left) and the first step over its configuration's
+    seeds relative to the last hidden layer, against :func:`first_step_theory` (right)."""
     r = ds.isel(run=run)
     g = r.grad_norm.values  # (grad_step, weight_layer)
     depth = ds.sizes["layer"]
@@ -82,7 +83,7 @@ def gradient_norms(ds: xr.Dataset, run: int = 0) -> Figure:
     layers = ds.weight_layer.values
     for step in range(g.shape[0]):
         left.semilogy(layers, g[step], color=colours[step], lw=1.2, label=f"step {step + 1}" if step in (0, g.shape[0] - 1) else None)
-    theory = step0_theory(ds, run)
+    theory = first_step_theory(ds, run)
     anchor = g[0, depth - 1]  # weight layer L
     left.fill_between(theory["layer"], anchor * theory["low"], anchor * theory["high"], color="0.6", alpha=0.35,
                       label=f"theory at step 1: central {BAND:.0%}")
@@ -91,15 +92,14 @@ def gradient_norms(ds: xr.Dataset, run: int = 0) -> Figure:
              title=f"seed {int(r.seed)}: the first {g.shape[0]} SGD steps")
     left.legend(fontsize=8)
 
-    same = configuration(ds, run)
-    ratio = same.grad_norm.values[:, 0, 1:depth] / same.grad_norm.values[:, 0, depth - 1 : depth]
+    ratio = first_step_ratios(ds, run)
     for k in range(ratio.shape[0]):
         right.semilogy(theory["layer"], ratio[k], color="C0", lw=0.6, alpha=0.5, label="one seed" if k == 0 else None)
     right.fill_between(theory["layer"], theory["low"], theory["high"], color="0.6", alpha=0.35, label=f"theory: central {BAND:.0%}")
     right.semilogy(theory["layer"], theory["median"], "k--", lw=1, label="theory: median")
     right.semilogy(theory["layer"], np.median(ratio, axis=0), color="C3", lw=1.5, label=f"median of {ratio.shape[0]} seeds")
     right.set(xlabel="layer l", ylabel="|dLoss/dW_l| / |dLoss/dW_L| at step 1",
-              title=f"{same.sizes['run']} seeds at step 1 against theory.products")
+              title=f"{ratio.shape[0]} seeds at step 1 against theory.products")
     if theory["validity"]:
         note = textwrap.fill(f"outside the theory's regime at N = {ds.attrs['width']}: {theory['validity']}", 70)
         right.text(0.02, 0.02, note, transform=right.transAxes, fontsize=7, color="C3", va="bottom", in_layout=False)
@@ -110,13 +110,19 @@ def gradient_norms(ds: xr.Dataset, run: int = 0) -> Figure:
     return fig
 
 
-def band_coverage(ds: xr.Dataset, run: int = 0) -> float:
-    """Fraction of (seed, layer) step-0 ratios of ``run``'s configuration inside the
-    theory's central band (``BAND`` if the law holds)."""
+def first_step_ratios(ds: xr.Dataset, run: int = 0) -> np.ndarray:
+    """``|dL/dW_l| / |dL/dW_L|`` at the first SGD step (``grad_step`` 0, the initial
+    weights) for weight layers ``l = 2..L``, one row per seed of ``run``'s configuration."""
     depth = ds.sizes["layer"]
-    same = configuration(ds, run)
-    ratio = same.grad_norm.values[:, 0, 1:depth] / same.grad_norm.values[:, 0, depth - 1 : depth]
-    theory = step0_theory(ds, run)
+    g = configuration(ds, run).grad_norm.values[:, 0]
+    return g[:, 1:depth] / g[:, depth - 1 : depth]
+
+
+def band_coverage(ds: xr.Dataset, run: int = 0) -> float:
+    """Fraction of the first-step ratios of ``run``'s configuration inside the theory's
+    central band (``BAND`` if the law holds; the layers of one seed are correlated)."""
+    ratio = first_step_ratios(ds, run)
+    theory = first_step_theory(ds, run)
     inside = (ratio >= theory["low"]) & (ratio <= theory["high"])
     return float(inside[:, :-1].mean())  # layer L itself is the anchor
 
