@@ -56,7 +56,7 @@ def test_logit_scale_bias_step_and_families(tmp_path, capsys):
     "extra,message",
     [
         (["--vprime", "1.5"], "not reachable"),
-        (["--sparsity", "1.2"], "--sparsity must lie in \\(0, 1\\)"),
+        (["--sparsity", "1.2"], "sparsity s must lie in \\(0, 1\\)"),
         (["--activation", "gelu"], "unknown activation"),
         (["--activation", "crelu", "--vprime", "0.7", "--m", "1.0"], "exactly one of --vprime or --m"),
         (["--seeds", "0"], "--seeds must be positive"),

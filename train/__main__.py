@@ -29,9 +29,12 @@ from train.data import DataNotFoundError, load_dataset
 from train.models import ARCHS
 from train.report import results_table, scale_sections, summarise
 from train.runs import RunSpec
-from train.scale import control_runs
+from train.scale import with_control_runs
 
+#: the papers' DNN and its SGD (TrainConfig fields), data set, ensemble size and store
 DEFAULTS = {"depth": 100, "width": 300, "epochs": 200, "lr": 1e-4, "schedule": "constant"}
+DEFAULT_DATASET = "mnist"
+MAX_ENSEMBLE = 256
 DEFAULT_OUT = Path("data/train/train.zarr")
 
 
@@ -49,10 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bias-step", nargs="+", type=float, default=[1.0],
                    help="factors multiplying the biases' learning rate (default 1)")
     p.add_argument("--scale-control", action="store_true", help="add the scale-control runs of every q* != 1 run (train.scale)")
-    add_training_options(p, {
-        "dataset": "mnist", "depth": 100, "width": 300, "epochs": 200, "lr": "1e-4", "schedule": "constant",
-        "max_ensemble": 256, "out": DEFAULT_OUT,
-    })
+    add_training_options(p, {**DEFAULTS, "dataset": DEFAULT_DATASET, "max_ensemble": MAX_ENSEMBLE, "out": DEFAULT_OUT})
     return p
 
 
@@ -61,20 +61,12 @@ def build_runs(args: argparse.Namespace) -> list[RunSpec]:
     if args.seeds < 1 or args.first_seed < 0:
         raise ValueError(f"--seeds must be positive and --first-seed non-negative, got {args.seeds} and {args.first_seed}")
     vprime = args.vprime if args.vprime is not None or args.m is not None else [0.7]
-    for s in args.sparsity:
-        if not 0.0 < s < 1.0:
-            raise ValueError(f"--sparsity must lie in (0, 1), got {s:g}")
     configs = solve_grid(args.activation, args.sparsity, args.qstar, vprime, args.m)
     runs = [
         RunSpec(c.activation, c.sparsity, c.q_star, vprime=c.vprime_target, m=c.m_given, seed=seed, logit_scale=lam, bias_step=beta)
         for c, lam, beta, seed in itertools.product(configs, args.logit_scale, args.bias_step, range(args.first_seed, args.first_seed + args.seeds))
     ]
-    if args.scale_control:
-        controls = [c for r in runs if r.q_star != 1.0 for c in control_runs(r)]
-        if not controls:
-            raise ValueError("--scale-control needs runs at q* != 1 with logit scale and bias step 1 (e.g. --qstar 1 3)")
-        runs += [c for c in controls if c not in runs]
-    return runs
+    return with_control_runs(runs) if args.scale_control else runs
 
 
 def main(argv=None) -> int:
@@ -84,9 +76,9 @@ def main(argv=None) -> int:
         device = torch_device(args.device)
         config = train_config(args, args.arch, DEFAULTS)
         runs = build_runs(args)
-        max_ensemble = 256 if args.max_ensemble is None else args.max_ensemble
+        max_ensemble = MAX_ENSEMBLE if args.max_ensemble is None else args.max_ensemble
         check_run_options(args, out, max_ensemble)
-        data = load_dataset(args.dataset or "mnist", args.data_dir, args.split_seed, args.train_size)
+        data = load_dataset(args.dataset or DEFAULT_DATASET, args.data_dir, args.split_seed, args.train_size)
     except (ValueError, DataNotFoundError) as exc:
         raise SystemExit(f"error: {exc}") from None
     ds = train_ensembles(runs, data, config, args, device, out, max_ensemble)

@@ -78,7 +78,7 @@ def check_run_options(args: argparse.Namespace, out: Path, max_ensemble: int):
 
 def train_ensembles(runs, data, config: TrainConfig, args: argparse.Namespace, device, out: Path, max_ensemble: int):
     """Train ``runs`` in ensembles of at most ``max_ensemble`` members, each with its
-    checkpoint in ``OUT.ckpt/`` (resumed by the same command), and write the store.
+    checkpoint in ``OUT.ckpt/`` (resumed by the same command).
 
     Returns the joined data set, or ``None`` when ``--stop-after`` ended the call early."""
     ckpt_dir = out.with_name(out.name + ".ckpt")

@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass
 
 from train.runs import RunSpec
-from train.scale import control_runs
+from train.scale import with_control_runs
 
 VPRIMES = (0.5, 0.7, 0.9)
 Q_STARS = (1.0, 2.0, 3.0)
@@ -100,14 +100,9 @@ def select_configs(target: Target, activations=None, sparsities=None, vprimes=No
 
 def build_runs(configs, seeds: int, scale_control: bool = False) -> list[RunSpec]:
     """Every configuration for seeds ``0..seeds-1``; with ``scale_control`` also the three
-    control runs of each run at ``q* != 1`` (:func:`train.scale.control_runs`). Fails, before any training, on a
+    control runs of each run at ``q* != 1`` (:func:`train.scale.with_control_runs`). Fails, before any training, on a
     configuration without an EoC initialisation."""
     if seeds < 1:
         raise ValueError(f"need at least one seed, got {seeds}")
     runs = [RunSpec(a, s, q, vprime=v, seed=k) for (a, s, v, q), k in itertools.product(configs, range(seeds))]
-    if scale_control:
-        controls = [c for r in runs if r.q_star != 1.0 for c in control_runs(r)]
-        if not controls:
-            raise ValueError("--scale-control needs configurations at q* != 1 (add --qstar 1 2 3)")
-        runs += controls
-    return runs
+    return with_control_runs(runs) if scale_control else runs

@@ -25,6 +25,7 @@ from scipy import stats
 
 from train.published import NOTES, TABLES, lookup
 from train.results import concat_runs, open_results
+from train.scale import DESIGN
 
 KEYS = ["activation", "sparsity", "vprime_target", "q_star", "logit_scale", "bias_step"]
 
@@ -108,17 +109,6 @@ def results_table(summary: pd.DataFrame) -> str:
             f"| {r.logit_scale:.4g} | {r.bias_step:.4g} | {r.n} | {acc} | {_fmt(r.sparsity_measured)} |"
         )
     return "\n".join(lines)
-
-
-#: the scale-control design of :mod:`train.scale` for one ``c``: (column, q*, logit
-#: scale, bias step) as functions of ``c``
-DESIGN = (
-    ("q*=1 (×1, ×1)", lambda c: (1.0, 1.0, 1.0)),
-    ("q*=1, λ=√c (×√c, ×1)", lambda c: (1.0, math.sqrt(c), 1.0)),
-    ("q*=c, λ=1/√c (×1, ×1/c)", lambda c: (c, 1 / math.sqrt(c), 1.0)),
-    ("q*=c (×√c, ×1/c)", lambda c: (c, 1.0, 1.0)),
-    ("q*=1, λ=√c, bias step/c (×√c, ×1/c)", lambda c: (1.0, math.sqrt(c), 1 / c)),
-)
 
 
 def scale_table(summary: pd.DataFrame) -> str | None:

@@ -61,17 +61,39 @@ def equivalent(run: RunSpec) -> tuple[float, float]:
     return run.logit_scale * math.sqrt(run.q_star), run.bias_step / run.q_star
 
 
+#: the scale-control design for one ``c`` (module docstring): its column name and the
+#: run's ``(q*, logit scale, bias step)`` as functions of ``c``; entries 0 and 3 are the
+#: papers' runs, the others the control runs
+DESIGN = (
+    ("q*=1 (×1, ×1)", lambda c: (1.0, 1.0, 1.0)),
+    ("q*=1, λ=√c (×√c, ×1)", lambda c: (1.0, math.sqrt(c), 1.0)),
+    ("q*=c, λ=1/√c (×1, ×1/c)", lambda c: (c, 1 / math.sqrt(c), 1.0)),
+    ("q*=c (×√c, ×1/c)", lambda c: (c, 1.0, 1.0)),
+    ("q*=1, λ=√c, bias step/c (×√c, ×1/c)", lambda c: (1.0, math.sqrt(c), 1 / c)),
+)
+_CONTROLS = (1, 2, 4)
+
+
 def control_runs(run: RunSpec) -> list[RunSpec]:
-    """For a papers' run at ``q* = c != 1`` (logit scale and bias step 1): ``(q* = 1,
-    lambda = sqrt(c))``, ``(q* = c, lambda = 1/sqrt(c))`` and the exact copy ``(q* = 1,
-    lambda = sqrt(c), bias step 1/c)``; same family, ``s``, ``V'(q*)`` and seed."""
+    """For a papers' run at ``q* = c != 1`` (logit scale and bias step 1) the control runs
+    of :data:`DESIGN`: ``(q* = 1, lambda = sqrt(c))``, ``(q* = c, lambda = 1/sqrt(c))`` and
+    the exact copy ``(q* = 1, lambda = sqrt(c), bias step 1/c)``; same family, ``s``,
+    ``V'(q*)`` and seed."""
     if run.q_star == 1.0 or run.logit_scale != 1.0 or run.bias_step != 1.0:
         raise ValueError(f"control runs need a run at q* != 1 with logit scale and bias step 1, got {run}")
     if run.m is not None:
         raise ValueError("the rescaling holds at fixed V'(q*) (m proportional to sqrt(q*)), not at a fixed m")
-    c, root = run.q_star, math.sqrt(run.q_star)
-    return [
-        replace(run, q_star=1.0, logit_scale=root),
-        replace(run, logit_scale=1.0 / root),
-        replace(run, q_star=1.0, logit_scale=root, bias_step=1.0 / c),
-    ]
+    runs = []
+    for i in _CONTROLS:
+        q, lam, beta = DESIGN[i][1](run.q_star)
+        runs.append(replace(run, q_star=q, logit_scale=lam, bias_step=beta))
+    return runs
+
+
+def with_control_runs(runs: list[RunSpec]) -> list[RunSpec]:
+    """``runs`` and the control runs of each papers' run at ``q* != 1`` (logit scale and
+    bias step 1), each run once; an error when there is none."""
+    papers = [r for r in runs if r.q_star != 1.0 and r.logit_scale == 1.0 and r.bias_step == 1.0]
+    if not papers:
+        raise ValueError("--scale-control needs runs at q* != 1 with logit scale and bias step 1 (e.g. --qstar 1 3)")
+    return list(dict.fromkeys(runs + [c for r in papers for c in control_runs(r)]))
