@@ -6,13 +6,8 @@ store of any size is read in bounded memory.
 
 * :func:`moments`: count, mean, variance, standard error, skewness, kurtosis;
 * :func:`nlo_coefficient`: ``N (E q_cond - q^(l))`` and its standard error;
-* :func:`stationary_nlo`: the same averaged per network over the layers where the
-  recursion has converged (far more precise: fluctuations decorrelate over layers);
 * :func:`scaled_variance`: ``N Var(x)`` with the standard error of a sample variance,
   ``se^2 = (m4 - (n-3)/(n-1) s^4) / n``;
-* :func:`extrapolate`: a weighted least-squares fit ``y(N) = a + b / N`` across widths
-  (the next order of the expansion), returning ``a`` (the infinite-width limit), its
-  standard error, and the fit's chi-square per degree of freedom (the residual);
 * :func:`growth`: escape fraction and depth growth of the spread of ``log q_cond``
   (the statistics of the stability claims);
 * :func:`log_prod_chi1`, :func:`percentiles`, :func:`divergence_curve`.
@@ -25,7 +20,7 @@ from functools import partial
 import numpy as np
 import xarray as xr
 
-from analysis.verdicts import Growth, fit_inverse_width
+from analysis.verdicts import Growth
 from simulate.moments import MOMENTS, chunk_moments, describe, reduce
 from simulate.observables import OBSERVABLES, derive
 
@@ -83,6 +78,8 @@ def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
     """
     if f"{name}_moments" in ds:
         summary = ds[f"{name}_moments"].transpose(..., "chunk", "moment")
+        if summary.chunks:  # the merge is along chunk: one Dask block of (tiny) summaries
+            summary = summary.chunk({"chunk": -1})
         merged = xr.apply_ufunc(
             lambda a: reduce(a, axis=-2),
             summary,
@@ -105,32 +102,6 @@ def nlo_coefficient(ds: xr.Dataset) -> xr.Dataset:
     m = moments(ds, "q_cond")
     width = ds.width.astype(float)
     return xr.Dataset({"value": width * (m["mean"] - ds.q_theory), "se": width * m["sem"], "count": m["count"]})
-
-
-def stationary_start(q1_theory: np.ndarray, tolerance: float = 0.05) -> int:
-    """First layer (1-based, at least 3) from which ``q~{1}`` stays within ``tolerance``
-    of its value at the last layer."""
-    q1 = np.asarray(q1_theory, float)
-    far = np.abs(q1 - q1[-1]) > tolerance * abs(q1[-1])
-    return max(3, int(np.flatnonzero(far)[-1]) + 2 if far.any() else 1)
-
-
-def stationary_nlo(ds: xr.Dataset, ci: int) -> xr.Dataset:
-    """``N (E qbar - qbar_theory)`` per width for configuration ``ci``, where ``qbar`` is
-    each network's ``q_cond`` averaged over the stationary layers (raw stores only);
-    ``prediction`` is the recursion's ``q~{1}`` averaged over the same layers."""
-    sub = ds.isel(config=ci)
-    start = stationary_start(sub.q1_theory.values)
-    layers = slice(start, None)
-    per_network = sub.q_cond.sel(layer=layers).mean("layer")
-    m = describe(_raw_summary(per_network).transpose("width", "moment").values)
-    width = ds.width.values.astype(float)
-    q_bar = float(sub.q_theory.sel(layer=layers).mean())
-    return xr.Dataset(
-        {"value": ("width", width * (m["mean"] - q_bar)), "se": ("width", width * m["sem"])},
-        coords={"width": ds.width.values},
-        attrs={"start_layer": start, "prediction": float(sub.q1_theory.sel(layer=layers).mean())},
-    )
 
 
 def scaled_variance(ds: xr.Dataset, name: str) -> xr.Dataset:
@@ -160,28 +131,6 @@ def width_scaled_variance(m: xr.Dataset, width) -> xr.Dataset:
     se_var = np.sqrt(np.maximum(m4 - (n - 3) / (n - 1) * s2**2, 0.0) / n)
     width = width.astype(float)
     return xr.Dataset({"value": width * s2, "se": width * se_var, "count": n})
-
-
-def extrapolate(estimate: xr.Dataset, dim: str = "width") -> xr.Dataset:
-    """Weighted least squares ``y = a + b / N`` over every width of ``dim``
-    (:func:`analysis.verdicts.fit_inverse_width`): ``a`` (infinite width), its standard
-    error and the chi-square per degree of freedom of the fit (NaN with two widths: then
-    the fit is exact and the residual cannot be judged). The verdicts fit only the widths
-    in each claim's regime (:func:`analysis.verdicts.in_regime_limit`)."""
-    y = estimate["value"].transpose(..., dim).values
-    se = estimate["se"].transpose(..., dim).values
-    widths = estimate[dim].values
-    shape = y.shape[:-1]
-    a, a_se, chi2 = (np.full(shape, np.nan) for _ in range(3))
-    for idx in np.ndindex(shape):
-        ok = np.isfinite(y[idx]) & np.isfinite(se[idx]) & (se[idx] > 0)
-        if ok.sum() < 2:
-            continue
-        a[idx], a_se[idx], chi2_total, dof = fit_inverse_width(widths[ok], y[idx][ok], se[idx][ok])
-        chi2[idx] = chi2_total / dof if dof > 0 else np.nan
-    dims = [d for d in estimate["value"].transpose(..., dim).dims[:-1]]
-    coords = {d: estimate[d] for d in dims if d in estimate.coords}
-    return xr.Dataset({"value": (dims, a), "se": (dims, a_se), "chi2_dof": (dims, chi2)}, coords=coords)
 
 
 def growth(ds: xr.Dataset, ci: int, wi: int, factor: float = 10.0, max_samples: int = 100_000):

@@ -1,13 +1,17 @@
 """``python -m analysis.plan``: the widths and network counts that resolve each claim.
 
-For every claim of :mod:`analysis.claims` the theory gives its prediction ``P``, its null
-and its next order ``c`` (:class:`analysis.expansions.ClaimTheory`). A width
-is in the claim's regime when ``|c|/(N |P - null|) <= 0.1``
-(:class:`analysis.verdicts.Expansion`); the number of networks that resolves it is the
-one whose 5 standard errors are half the effect, ``5 se <= |P - null| / 2``, so that a
-measurement at the prediction is 10 se from the null and one at the null fails. The
-standard error per network comes from the theory (Gaussian approximations, stated in
-:meth:`analysis.expansions.ClaimTheory.sd`); a report's measured standard errors supersede it.
+For every expansion claim of the registry (:data:`analysis.claims.REGISTRY`) the theory
+gives its prediction ``P``, its null, its next order and its regime
+(:class:`theory.expansion.Expansion`). The plan takes the narrowest round width in the
+regime and the number of networks whose 5 standard errors are half the effect,
+``5 se <= |P - null| / 2``, so that a measurement at the prediction is 10 se from the null
+and one at the null fails.
+
+The standard deviation per network is **measured**, with the estimator the verdict uses:
+a pilot of :data:`PILOT` networks of the configuration is simulated at that width (the
+reduced sampler, a fixed seed, in memory), and the claim's own features and estimators
+(the control variate of :mod:`theory.companions` and the plain one) give it. So the plan
+is what the report would see, not a Gaussian approximation.
 
 The cost is that of the reduced sampler on this project's 2-core CPU machine,
 ``N L n / RATE + STARTUP`` seconds per configuration (``RATE`` measured with the default
@@ -17,9 +21,9 @@ sweep, docs/benchmarks.md), times :data:`BACKWARD_COST` for the claims that need
 Example
 -------
 >>> from analysis.plan import plan
->>> rows = plan("crelu", 0.85, 1.0, 0.9, depth=100)
->>> [r.claim for r in rows][:2]
-['q1_recursion', 'r_recursion']
+>>> rows = plan("crelu", 0.85, 1.0, 0.9, depth=20, pilot=100)
+>>> rows[0].claim, rows[0].width >= 30
+('q1_recursion (l = 10)', True)
 """
 
 from __future__ import annotations
@@ -29,9 +33,15 @@ import math
 import sys
 from dataclasses import dataclass
 
-from analysis.expansions import ClaimTheory
+import numpy as np
+
+from analysis.claims import REGISTRY, ExpansionClaim, LogProdChi1Variance, NextOrder, Stability, StableFraction
+from analysis.features import FeatureMoments, NetworkBatch
 from analysis.verdicts import SIGMAS
+from simulate.config import MIN_WIDTH, NetworkConfig, Sweep, round_up
+from simulate.cpu import simulate_chunk
 from theory import EoCError, EoCSolution, solve_eoc
+from theory.expansion import RELAXATION_LENGTHS, ConfigurationTheory
 
 #: neuron-layer samples per second of a whole depth_sweep run on the 2-core machine
 RATE = 2.0e8
@@ -41,76 +51,146 @@ STARTUP = 4.0
 BACKWARD_COST = 2.8
 #: fewest networks a plan proposes (variances and their standard errors need them)
 MIN_NETWORKS = 200
-#: narrowest width a plan proposes: below it the fourth cumulants that the plan's standard
-#: errors neglect are not small
-MIN_WIDTH = 30
-#: the claims a plan covers (the stability claims need V' = 1 families; see analysis.claims)
-PLANNED = ("q1_recursion", "r_recursion", "q_tilde_variance", "q1_recursion_stationary", "nlo_bound", "log_prod_chi1_drift",
-           "log_prod_chi1_variance")
-#: the claims that need the back-propagated norm (``--backward`` stores)
-BACKWARD = ("back_norm2_mean", "back_norm2_variance")
+#: networks of the pilot that measures each claim's standard deviation per network
+PILOT = 400
+#: the pilot's seed (a plan depends on nothing else)
+PILOT_SEED = 20261128
 
 
 @dataclass(frozen=True)
 class Requirement:
-    """What resolves one claim: a width in its regime and a number of networks."""
+    """What resolves one claim: a width in its regime and a number of networks.
+
+    ``sd``, ``plain_sd``: the standard deviation per network of the estimate with the
+    estimator used and with the plain one (measured by the pilot); ``networks_plain``: what
+    the plain estimator would need.
+    """
 
     claim: str
     width: int
     networks: int
     seconds: float
-    rho: float
+    left_out: float
+    sd: float
+    plain_sd: float
+    networks_plain: int
+    backward: bool
 
-    def command(self, activation: str, sparsity: float, q_star: float, vprime: float, depth: int) -> str:
-        return (f"python -m simulate.depth_sweep --activation {activation} --sparsity {sparsity:g} --qstar {q_star:g} "
-                f"--vprime {vprime:.6g} --width {self.width} --depth {depth} --samples {self.networks} "
-                + ("--backward " if self.claim in BACKWARD else "")
-                + f"--out data/settle_{activation}_s{sparsity:g}_q{q_star:g}_v{vprime:.3g}_{self.claim}.zarr")
+    def sweep(self, sol: EoCSolution, depth: int) -> Sweep:
+        """The depth sweep that settles the claim."""
+        vprime = float(sol.vprime)
+        return Sweep(activation=(sol.activation_name,), sparsity=(float(sol.sparsity),), q_star=(float(sol.q_star),),
+                     vprime=(round(vprime, 6),), width=(self.width,), depth=depth, samples=self.networks,
+                     backward=self.backward)
 
-
-def round_up(x: float, digits: int = 2) -> int:
-    """``x`` rounded up to ``digits`` significant digits."""
-    if x <= 1:
-        return 1
-    scale = 10 ** max(0, math.floor(math.log10(x)) - digits + 1)
-    return int(math.ceil(x / scale) * scale)
+    def command(self, sol: EoCSolution, depth: int) -> str:
+        """``python -m simulate.depth_sweep ...`` with an ``--out`` named by the simulation
+        itself: two plans that simulate the same networks share it, two that differ never do."""
+        sweep = self.sweep(sol, depth)
+        return "python -m simulate.depth_sweep " + " ".join(sweep.to_argv()) + f" --out {sweep.default_out()}"
 
 
 def cost_seconds(width: int, depth: int, networks: int, backward: bool = False) -> float:
     return width * depth * networks / RATE * (BACKWARD_COST if backward else 1.0) + STARTUP
 
 
-def requirement(theory: ClaimTheory, claim: str, layer: int | None = None) -> Requirement:
-    """The smallest width in the regime of ``claim`` and the networks that resolve it there."""
-    exp = theory.expansion(claim, layer)
+class Pilots:
+    """Pilot networks per (configuration, width, backward), simulated once."""
+
+    def __init__(self, networks: int = PILOT):
+        self.networks = networks
+        self._cache: dict[tuple, NetworkBatch] = {}
+
+    def batch(self, theory: ConfigurationTheory, width: int, backward: bool) -> NetworkBatch:
+        sol = theory.solution
+        key = (sol.activation_name, float(sol.sparsity), float(sol.q_star), float(sol.vprime), width, theory.depth, backward)
+        if key not in self._cache:
+            sweep = Sweep(activation=(sol.activation_name,), sparsity=(float(sol.sparsity),), q_star=(float(sol.q_star),),
+                          vprime=(float(sol.vprime),), width=(width,), depth=theory.depth, samples=self.networks,
+                          seed=PILOT_SEED, backward=backward)
+            config = NetworkConfig(sol.activation_name, float(sol.sparsity), float(sol.q_star), float(sol.vprime), None, sol)
+            out = simulate_chunk(sweep, config, width, 0, self.networks)
+            x = out["q_cond"]
+            ok = np.all(np.isfinite(x) & (x > 0), axis=1)
+            arrays = {k: out[k][ok] for k in ("q_cond", "chi1", "q_tilde", "back_norm2") if k in out}
+            self._cache[key] = NetworkBatch(theory, width, arrays, int((~ok).sum()))
+        return self._cache[key]
+
+
+def requirement(claim: ExpansionClaim, theory: ConfigurationTheory, pilots: Pilots) -> Requirement:
+    """The narrowest round width in the regime of ``claim`` and the networks that resolve it
+    there, sized with the standard deviation per network that the pilot measures."""
+    exp = claim.expansion(theory)
     width = round_up(max(exp.min_width(), MIN_WIDTH))
-    sd = theory.sd(claim, width, layer)
-    networks = max(MIN_NETWORKS, math.ceil((2.0 * SIGMAS * sd / exp.gap) ** 2)) if exp.gap > 0 else MIN_NETWORKS
-    return Requirement(claim, width, networks, cost_seconds(width, theory.depth, networks, claim in BACKWARD), exp.rho(width))
+    batch = pilots.batch(theory, width, claim.backward)
+    fm = FeatureMoments.of(claim.features(batch))
+    est = claim.estimate_from(fm, width, controlled=True)
+    scale = width if isinstance(claim, NextOrder) else 1.0
+    root_n = math.sqrt(max(fm.count, 1))
+    sd, plain_sd = scale * est.se * root_n, scale * est.plain_se * root_n
+
+    def needed(s: float) -> int:
+        if not (exp.gap > 0 and math.isfinite(s)):
+            return MIN_NETWORKS
+        return max(MIN_NETWORKS, math.ceil((2.0 * SIGMAS * s / exp.gap) ** 2))
+
+    networks = needed(sd)
+    return Requirement(claim.row_label, width, networks, cost_seconds(width, theory.depth, networks, claim.backward),
+                       exp.left_out(width), sd, plain_sd, needed(plain_sd), claim.backward)
+
+
+def planned(theory: ConfigurationTheory, backward: bool = True) -> list[ExpansionClaim]:
+    """The expansion claims a plan covers (the others are judged their own way)."""
+    return [claim for cls in REGISTRY if issubclass(cls, ExpansionClaim) and (backward or not cls.backward)
+            for claim in cls.instances(theory)]
 
 
 def plan(activation: str, sparsity: float, q_star: float, vprime: float | None = None, m: float | None = None,
-         depth: int = 100) -> list[Requirement]:
-    """One :class:`Requirement` per claim of :data:`PLANNED` and :data:`BACKWARD` for one configuration."""
+         depth: int = 100, pilot: int = PILOT, backward: bool = True) -> list[Requirement]:
+    """One :class:`Requirement` per planned claim of one configuration."""
     sol = solve_eoc(activation, sparsity, q_star, vprime=vprime, m=m)
     if not float(sol.vprime) < 1.0:
         raise EoCError(f"{activation} has V'(q*) = {float(sol.vprime):.4g}: the expansion claims need V'(q*) < 1")
-    theory = ClaimTheory.from_solution(sol, depth)
-    return [requirement(theory, claim) for claim in PLANNED + BACKWARD]
+    theory = ConfigurationTheory.from_solution(sol, depth)
+    pilots = Pilots(pilot)
+    return [requirement(claim, theory, pilots) for claim in planned(theory, backward)]
 
 
-def auto_widths(solutions: list[EoCSolution], depth: int, backward: bool = False) -> tuple[int, ...]:
-    """``--width auto``: ``(N, 2N, 4N)`` with ``N`` the largest regime width over the
-    configurations (with ``V' < 1``) and the claims of :data:`PLANNED` (and
-    :data:`BACKWARD` for a ``--backward`` sweep), so every claim has three widths in its
-    regime for the ``a + b/N`` fit."""
-    claims = PLANNED + (BACKWARD if backward else ())
-    widths = [requirement(ClaimTheory.from_solution(sol, depth), claim).width
-              for sol in solutions if float(sol.vprime) < 1.0 for claim in claims]
-    if not widths:
-        raise EoCError("--width auto needs a configuration with V'(q*) < 1 (no claim has a regime at V' = 1)")
-    n = max(widths)
-    return (n, 2 * n, 4 * n)
+class Settle:
+    """Adds to an open claim's record the command that would settle it and its cost
+    (:func:`analysis.claims.evaluate`'s ``settle``): the requirement of the claim itself, or
+    for the Definition 2.1 fraction that of the variance of ``log prod chi1`` it rests on."""
+
+    def __init__(self, pilot: int = PILOT):
+        self.pilots = Pilots(pilot)
+
+    def __call__(self, record, claim, ctx) -> None:
+        if isinstance(claim, Stability) and not ctx.not_applicable():
+            self._stability(record, ctx)
+            return
+        if isinstance(claim, StableFraction):
+            claim = LogProdChi1Variance(claim.layer)
+        if not isinstance(claim, ExpansionClaim) or ctx.not_applicable():
+            return
+        req = requirement(claim, ctx.theory, self.pilots)
+        record.command = req.command(ctx.theory.solution, ctx.depth)
+        record.command_seconds = round(req.seconds, 1)
+
+    @staticmethod
+    def _stability(record, ctx) -> None:
+        """Saturation needs ``L/2`` past :data:`theory.expansion.RELAXATION_LENGTHS` relaxation
+        lengths and a width in the regime of the spread's growth: the store's networks at the
+        depth and width that give both."""
+        theory = ctx.theory
+        depth = max(ctx.depth, 2 * math.ceil(RELAXATION_LENGTHS * theory.relaxation_length))
+        deep = ConfigurationTheory.from_solution(theory.solution, depth)
+        half = max(2, depth // 2)
+        width = round_up(max(deep.log_q_cond_variance(depth).min_width(), deep.log_q_cond_variance(half).min_width(),
+                             int(ctx.widths.max()), MIN_WIDTH))
+        req = Requirement("stability", width, max(MIN_NETWORKS, ctx.samples), cost_seconds(width, depth, max(MIN_NETWORKS, ctx.samples)),
+                          math.nan, math.nan, math.nan, max(MIN_NETWORKS, ctx.samples), False)
+        record.command = req.command(theory.solution, depth)
+        record.command_seconds = round(req.seconds, 1)
 
 
 def main(argv=None) -> int:
@@ -122,25 +202,27 @@ def main(argv=None) -> int:
     parser.add_argument("--vprime", nargs="+", type=float, help="target V'(q*) (default 0.5 0.7 0.9)")
     parser.add_argument("--m", nargs="+", type=float, help="clipping values m instead of --vprime")
     parser.add_argument("--depth", type=int, default=100, help="number of layers L (default 100)")
+    parser.add_argument("--pilot", type=int, default=PILOT, help=f"pilot networks per width (default {PILOT})")
     parser.add_argument("--budget", type=float, help="seconds available: mark the claims that fit")
     args = parser.parse_args(argv)
     targets = [(None, m) for m in args.m] if args.m else [(v, None) for v in (args.vprime or [0.5, 0.7, 0.9])]
     try:
         if args.depth < 3:
             raise EoCError(f"--depth must be >= 3, got {args.depth}")
-        configs = [(s, q, v, m, plan(args.activation, s, q, v, m, args.depth))
+        configs = [(s, q, v, m, plan(args.activation, s, q, v, m, args.depth, args.pilot))
                    for s in args.sparsity for q in args.qstar for v, m in targets]
     except EoCError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{'claim':<24} {'width':>7} {'networks':>9} {'rho':>6} {'est. s':>8}   (per configuration; rho = next order / effect)")
+    print(f"{'claim':<36} {'width':>7} {'networks':>9} {'plain':>11} {'left out':>9} {'est. s':>8}"
+          "   (per configuration; plain: networks the plain estimator would need)")
     for s, q, v, m, rows in configs:
         sol = solve_eoc(args.activation, s, q, vprime=v, m=m)
         print(f"\n{args.activation} s={s:g} q*={q:g} V'={float(sol.vprime):.4g} depth={args.depth}")
         for r in rows:
             mark = "" if args.budget is None else ("  fits" if r.seconds <= args.budget else "  over budget")
-            print(f"  {r.claim:<22} {r.width:>7} {r.networks:>9} {r.rho:>6.3f} {r.seconds:>8.1f}{mark}")
-            print(f"    {r.command(args.activation, s, q, float(sol.vprime), args.depth)}")
+            print(f"  {r.claim:<34} {r.width:>7} {r.networks:>9} {r.networks_plain:>11} {r.left_out:>9.3f} {r.seconds:>8.1f}{mark}")
+            print(f"    {r.command(sol, args.depth)}")
     return 0
 
 

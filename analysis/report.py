@@ -28,13 +28,13 @@ from tqdm.auto import tqdm
 
 from analysis import estimators
 from analysis.claims import evaluate, scale_classes, tally
-from analysis.expansions import ClaimTheory
+from analysis.plan import Settle
 from analysis.figures.claims import claim_figure, row_label, verdict_matrix
 from analysis.figures.products import stability_diagram, store_points, variance_shares
 from analysis.figures.theory import write_theory_figures
 from analysis.figures.validation import VALIDATION_FIGURES, gradient_vs_product
 from analysis.render import to_html, to_markdown
-from analysis.sweep import open_sweep, solution_of
+from analysis.sweep import open_sweep, theories_of
 
 #: the order of surprise: what a reader should see first in a claim's table
 SURPRISE = ("fails", "outside regime", "inconclusive", "holds", "not applicable")
@@ -74,11 +74,12 @@ def answer(claims: list[dict]) -> list[str]:
     if open_:
         common = Counter(c["claim"] for c in open_).most_common(1)[0][0]
         cheapest = min(open_, key=lambda c: c["command_seconds"])
-        total = sum(c["command_seconds"] for c in open_)
+        runs = {c["command"]: c["command_seconds"] for c in open_}
+        total = sum(runs.values())
         pending = ", ".join(f"{counts[v]} {v}" for v in ("inconclusive", "outside regime") if counts.get(v))
         still = (f"Open: {pending} (most often {common}); the cheapest run that settles one ({row_label(cheapest)} on "
                  f"{cheapest['config_id']}) is `{cheapest['command']}`, about {cheapest['command_seconds']:.0f} s, and "
-                 f"all {len(open_)} runs listed below take about {total:.0f} s on the 2-core CPU machine.")
+                 f"all {len(runs)} runs listed below take about {total:.0f} s on the 2-core CPU machine.")
     else:
         still = "Nothing is left open."
     return [holds, fails, still]
@@ -144,7 +145,7 @@ def _gradient_table(ds, ids: dict[int, str]) -> list:
     for ci, cid in ids.items():
         if not float(ds.vprime[ci]) < 1.0:
             continue
-        back = ClaimTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]).back
+        back = theories_of(ds)[ci].back
         for r in estimators.gradient_vs_product(ds, ci):
             rows.append([cid, str(r["width"]), f"{r['mean']:.4g} +- {r['mean_se']:.2g}",
                          f"{back.gradient_drift + back.conditioning:.4g}", f"{r['var']:.4g} +- {r['var_se']:.2g}",
@@ -176,7 +177,7 @@ def build(store: Path, out: Path, progress: bool = False) -> dict:
     """Write the report of ``store`` into ``out``; returns the verdict counts and the answer."""
     out.mkdir(parents=True, exist_ok=True)
     ds = open_sweep(store)
-    claims = evaluate(ds, progress=progress)
+    claims = evaluate(ds, progress=progress, settle=Settle())
     (out / "claims.json").write_text(json.dumps(claims, indent=1))
     papers = [c for c in claims if c.get("kind", "claim") == "claim"]
     checks = [c for c in claims if c.get("kind") == "engine check"]
@@ -198,11 +199,17 @@ def build(store: Path, out: Path, progress: bool = False) -> dict:
     open_ = sorted((c for c in papers if c.get("command")), key=lambda c: c["command_seconds"])
     blocks.append(("h2", "Open questions and the runs that would settle them"))
     if open_:
-        rows = [[row_label(c), c["config_id"], c["verdict"], c["reason"], _fmt(c["command_seconds"]), c["command"]]
-                for c in open_]
+        by_command: dict[str, list[dict]] = {}
+        for c in open_:
+            by_command.setdefault(c["command"], []).append(c)
+        rows = [[", ".join(f"{row_label(c)} ({c['config_id']})" for c in group), "; ".join(dict.fromkeys(c["verdict"] for c in group)),
+                 "; ".join(dict.fromkeys(c["reason"] for c in group)), _fmt(group[0]["command_seconds"]), command]
+                for command, group in by_command.items()]
         blocks.append(("p", "Each command simulates the narrowest width in the claim's regime with the networks that "
-                            "resolve it at 5 sigma (analysis.plan; estimated time on the 2-core CPU machine), cheapest first."))
-        blocks += _fold(f"{len(rows)} runs", [("table", (["claim", "config", "verdict", "why", "est. s", "command"], rows))],
+                            "resolve it at 5 sigma, sized with the standard deviation a pilot run measures for the "
+                            "estimator the verdict uses (analysis.plan; estimated time on the 2-core CPU machine), "
+                            "cheapest first; claims that one run settles share its row."))
+        blocks += _fold(f"{len(rows)} runs", [("table", (["claims", "verdict", "why", "est. s", "command"], rows))],
                         len(rows))
     else:
         blocks.append(("p", "None."))
@@ -216,8 +223,10 @@ def build(store: Path, out: Path, progress: bool = False) -> dict:
         if fig is not None:
             name = label.replace(" ", "").replace("(", "_").replace(")", "").replace("=", "")
             blocks.append(("figure", (_save(fig, out / f"claim_{name}.png"),
-                                      "Per width: the estimate with its 5-s.e. band (faint: outside the regime), the O(1/N) "
-                                      "prediction (solid), with the next order (dashed), and the fitted limit (square).")))
+                                      "Per width: the control-variate estimate with its 5-s.e. band (faint: outside the "
+                                      "regime) and the plain estimator (grey); the O(1/N) prediction P (solid), with the "
+                                      "next order P + c/N (dashed), and the estimate of P from the widths in the regime "
+                                      "(square) that the verdict compares with P.")))
         summary = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items(), key=lambda kv: SURPRISE.index(kv[0])))
         blocks.append(("details", (summary, [("table", (CLAIM_HEADER, _claim_rows(selected)))])))
     steps.update()

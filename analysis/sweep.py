@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from analysis.expansions import ClaimTheory
 from theory import solve_eoc
+from theory.expansion import ConfigurationTheory
 
 
 def solution_of(ds: xr.Dataset, ci: int):
@@ -33,6 +33,14 @@ def solution_of(ds: xr.Dataset, ci: int):
     c = ds.isel(config=ci)
     m = float(c.m)
     return solve_eoc(str(c.activation.values), float(c.sparsity_target), float(c.q_star), m=m if np.isfinite(m) else None)
+
+
+def theories_of(ds: xr.Dataset) -> dict[int, ConfigurationTheory]:
+    """The :class:`theory.expansion.ConfigurationTheory` of every configuration of a store:
+    the ones :func:`open_sweep` solved (``ds.attrs["theories"]``), else solved now."""
+    if "theories" in ds.attrs:
+        return ds.attrs["theories"]
+    return {ci: ConfigurationTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]) for ci in range(ds.sizes["config"])}
 
 
 def open_sweep(path: str | Path) -> xr.Dataset:
@@ -55,8 +63,8 @@ def open_sweep(path: str | Path) -> xr.Dataset:
              "q2_theory", "r2_theory", "q_tilde_r2_theory", "log_chi1_coef2", "log_prod_chi1_var_coef")
     theory = {name: np.empty((ds.sizes["config"], depth)) for name in names}
     fields = ("q", "q1", "r", "lead", "coef", "q2", "r2", "q_tilde_r2", "coef2")
-    for ci in range(ds.sizes["config"]):
-        claim_theory = ClaimTheory.from_solution(solution_of(ds, ci), depth)
+    theories = theories_of(ds)
+    for ci, claim_theory in theories.items():
         for name, field_name in zip(names, fields):
             theory[name][ci] = getattr(claim_theory, field_name)
         theory["log_prod_chi1_var_coef"][ci] = claim_theory.products.var_coef
@@ -80,8 +88,9 @@ def open_sweep(path: str | Path) -> xr.Dataset:
     ds["var_q_tilde_pred"] = ((ds.r_theory + 2 * ds.q_theory**2) * inv_n).assign_attrs(description="(r^(l) + 2 q^(l)^2)/N")
     if "q_cond" in ds:
         chi1 = [
-            xr.apply_ufunc(solution_of(ds, ci).variance_map.chi1, ds.q_cond.isel(config=ci), dask="parallelized", output_dtypes=[float])
+            xr.apply_ufunc(theories[ci].vmap.chi1, ds.q_cond.isel(config=ci), dask="parallelized", output_dtypes=[float])
             for ci in range(ds.sizes["config"])
         ]
         ds["chi1_at_q_cond"] = xr.concat(chi1, dim="config", coords="minimal", compat="override").assign_attrs(description="chi_1(q_cond^(l)) at the measured q_cond")
+    ds.attrs["theories"] = theories
     return ds

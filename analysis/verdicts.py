@@ -26,14 +26,13 @@ Verdicts
 
 The regime
 ----------
-Every claim compares a width-scaled estimate ``Y_N`` with its ``O(1/N)`` prediction
-``P``; the next order gives ``Y_N = P + c/N + O(N^-2)`` with ``c`` from
-:mod:`theory.next_order`. The expansion parameter of the claim at width ``N`` is
-``rho = |c| / (N |P - null|)``: the next order relative to the effect tested. A width is
-in the regime when ``rho <= RHO_MAX = 0.1``. The budget at one width is the next order
-with the geometric tail of the orders after it, ``|c|/N / (1 - rho)``; after a fit
-``a + b/N`` (``+ c/N^2``) the order left out is ``|P - null| rho_min^k`` (``k`` fitted
-terms, ``rho_min`` at the smallest width used).
+Every claim compares a width-scaled estimate ``Y_N`` with ``P + c/N`` (:class:`theory.expansion.Expansion`:
+the prediction, its next order where it is derived, and the regime, which is set by the
+order left out). Only widths in the regime enter a verdict. Each such width gives an
+estimate of ``P``, ``Y_N - c/N`` (or ``Y_N`` where ``c`` is not derived); they are combined by
+their inverse-variance weighted mean, with the weighted budget of the order left out
+(:func:`combine`). Widths that disagree beyond their standard errors and budgets make the
+claim ``inconclusive``.
 
 Inequalities and identities have their own rules (:func:`upper_bound`,
 :func:`identity`); stability and instability are judged by :func:`stability_verdict`
@@ -49,11 +48,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from theory.expansion import Expansion
+
 SIGMAS = 5.0
 #: two-sided tail of a 5-sigma Gaussian test: the false-failure probability per comparison
 FALSE_ALARM = 2.0 * stats.norm.sf(SIGMAS)
-#: largest next order, relative to the effect tested, at which a width enters a verdict
-RHO_MAX = 0.1
 VERDICTS = ("holds", "fails", "inconclusive", "outside regime", "not applicable")
 
 
@@ -65,52 +64,6 @@ class Verdict:
     def __post_init__(self):
         if self.name not in VERDICTS:
             raise ValueError(f"unknown verdict {self.name!r}")
-
-
-@dataclass(frozen=True)
-class Expansion:
-    """``Y_N = prediction + next / N + O(N^-2)`` for a claim whose effect is ``prediction - null``.
-
-    ``floor`` is a width below which the expansion fails for a reason no order of it
-    sees (``floor_reason``; e.g. layers that pass no gradient for ``log chi1``).
-    """
-
-    prediction: float
-    null: float
-    next: float
-    floor: int = 2
-    floor_reason: str = ""
-
-    @property
-    def gap(self) -> float:
-        return abs(self.prediction - self.null)
-
-    def rho(self, width) -> float:
-        """The claim's expansion parameter at ``width`` (``inf`` when the effect is zero)."""
-        if self.gap == 0.0:
-            return math.inf
-        return abs(self.next) / (float(width) * self.gap)
-
-    def in_regime(self, width) -> bool:
-        return width >= self.floor and self.rho(width) <= RHO_MAX
-
-    def min_width(self) -> int:
-        """The smallest width in the regime."""
-        if self.gap == 0.0:
-            return self.floor
-        return max(self.floor, math.ceil(abs(self.next) / (RHO_MAX * self.gap)))
-
-    def outside_reason(self, width) -> str:
-        """Why ``width`` is not in the regime, and which width is."""
-        if width < self.floor:
-            why = f"{self.floor_reason} below N = {self.floor}"
-        else:
-            why = f"next order / effect = {self.rho(width):.2g} at N = {width} (needs <= {RHO_MAX:g})"
-        return f"{why}: width N >= {self.min_width()} qualifies"
-
-    def budget(self, width) -> float:
-        rho = self.rho(width)
-        return abs(self.next) / float(width) / (1.0 - rho) if rho < 1.0 else math.inf
 
 
 def agreement(measured: float, se: float, predicted: float, null: float = 0.0, budget: float = 0.0) -> Verdict:
@@ -157,9 +110,10 @@ def identity(deviation: float, tolerance: float) -> Verdict:
 
 @dataclass(frozen=True)
 class Limit:
-    """The in-regime estimate of a claim: the value, its (inflated) standard error, the
-    next-order budget, the widths used and how it was obtained; ``verdict`` is set when
-    the fit itself decides (``outside regime`` or an inconsistent fit)."""
+    """The in-regime estimate a verdict is made from: the value (an estimate of ``P``), its
+    standard error, the budget of the order left out, the widths used and how it was
+    obtained; ``verdict`` is set when the combination itself decides (``outside regime``, or
+    widths that disagree)."""
 
     value: float
     se: float
@@ -170,25 +124,20 @@ class Limit:
     verdict: Verdict | None = None
 
 
-def fit_inverse_width(widths, y, se, terms: int = 2) -> tuple[float, float, float, int]:
-    """Weighted least squares ``y = a + b/N (+ c/N^2)``: ``(a, se_a, chi2, dof)``."""
-    x = 1.0 / np.asarray(widths, float)
-    w = 1.0 / np.asarray(se, float) ** 2
-    design = np.stack([x**k for k in range(terms)], axis=1)
-    cov = np.linalg.inv(design.T @ (design * w[:, None]))
-    coef = cov @ (design.T @ (w * np.asarray(y, float)))
-    resid = np.asarray(y, float) - design @ coef
-    return float(coef[0]), float(np.sqrt(cov[0, 0])), float(np.sum(w * resid**2)), len(x) - terms
+def combine(widths, values, ses, expansion: Expansion) -> Limit:
+    """The estimate a verdict is made from, using only widths in the regime (module docstring).
 
+    None in the regime: ``outside regime``. Otherwise the inverse-variance weighted mean of
+    ``Y_N - (expansion.at(N) - P)`` over the widths in the regime, with the weighted budget;
+    widths whose values disagree beyond their standard errors and budgets (chi-square
+    improbable at 5 sigma, ``p < FALSE_ALARM``) make it ``inconclusive``.
 
-def in_regime_limit(widths, values, ses, expansion: Expansion) -> Limit:
-    """The estimate a verdict is made from, using only widths in the regime.
-
-    None in the regime: ``outside regime``. One: its value, with the next-order budget
-    at that width. Two or more: the fit ``a + b/N`` (``+ c/N^2`` from four widths),
-    its standard error inflated by ``sqrt(chi2/dof)`` when that exceeds 1; a fit whose
-    chi-square is improbable at 5 sigma (``p < FALSE_ALARM``) with every affordable term
-    is ``inconclusive``.
+    Examples
+    --------
+    >>> e = Expansion(prediction=1.0, null=0.0, next=2.0)
+    >>> limit = combine([100, 1000], [1.02, 1.002], [0.01, 0.001], e)
+    >>> round(limit.value, 4), limit.widths
+    (1.0, (100, 1000))
     """
     widths = np.asarray(widths, int)
     values, ses = np.asarray(values, float), np.asarray(ses, float)
@@ -201,23 +150,26 @@ def in_regime_limit(widths, values, ses, expansion: Expansion) -> Limit:
     if used.size == 0:
         return Limit(math.nan, math.nan, math.nan, (), "no finite measurement in the regime",
                      verdict=Verdict("inconclusive", f"no finite measurement at the widths in the regime {list(map(int, widths[regime]))}"))
+    shift = np.array([expansion.at(n) - expansion.prediction for n in used])
+    z, se = values[ok] - shift, ses[ok]
+    budgets = np.array([expansion.budget(n) for n in used])
+    w = 1.0 / se**2
+    value = float(np.sum(w * z) / w.sum())
+    budget = float(np.sum(w * budgets) / w.sum())
+    corrected = "Y_N - c/N" if expansion.next_derived else "Y_N"
     if used.size == 1:
-        n = int(used[0])
-        return Limit(float(values[ok][0]), float(ses[ok][0]), expansion.budget(n), (n,), f"at N = {n} (the only width in the regime)")
-    rho_min = expansion.rho(used.min())
-    for terms in (2, 3) if used.size >= 4 else (2,):
-        a, se_a, chi2, dof = fit_inverse_width(used, values[ok], ses[ok], terms)
-        chi2_dof = chi2 / dof if dof > 0 else math.nan
-        consistent = dof == 0 or stats.chi2.sf(chi2, dof) >= FALSE_ALARM
-        if consistent:
-            break
-    inflate = math.sqrt(chi2_dof) if np.isfinite(chi2_dof) and chi2_dof > 1.0 else 1.0
-    fit = " + c/N^2" if terms == 3 else ""
-    method = f"fit a + b/N{fit} over N = {list(map(int, used))}" + (f", se inflated by {inflate:.2f}" if inflate > 1 else "")
-    limit = Limit(a, se_a * inflate, expansion.gap * rho_min**terms, tuple(map(int, used)), method, chi2_dof)
-    if not consistent:
-        return dataclasses.replace(limit, verdict=Verdict(
-            "inconclusive", f"the widths do not follow a + b/N{fit}: chi2/dof = {chi2_dof:.3g} with {dof} dof"))
+        method = f"{corrected} at N = {int(used[0])} (the only width in the regime)"
+    else:
+        method = f"weighted mean of {corrected} over N = {list(map(int, used))}"
+    limit = Limit(value, float(1.0 / np.sqrt(w.sum())), budget, tuple(map(int, used)), method)
+    dof = used.size - 1
+    if dof:
+        chi2 = float(np.sum((z - value) ** 2 / (se**2 + budgets**2)))
+        limit = dataclasses.replace(limit, chi2_dof=chi2 / dof)
+        if stats.chi2.sf(chi2, dof) < FALSE_ALARM:
+            return dataclasses.replace(limit, verdict=Verdict(
+                "inconclusive", f"the widths disagree beyond their standard errors and budgets: chi2/dof = {chi2 / dof:.3g} "
+                                f"with {dof} dof"))
     return limit
 
 
@@ -256,15 +208,21 @@ def instability_verdict(unclipped: Growth, reference: Growth, growth_unstable: f
     return Verdict("inconclusive", "neither resolved from the stable reference nor precise enough to rule instability out")
 
 
-def stability_verdict(clipped: Growth, growth_stable: float, growth_unstable: float) -> Verdict:
+def stability_verdict(clipped: Growth, growth_stable: float, growth_unstable: float, budget: float = 0.0,
+                      outside: str | None = None) -> Verdict:
     """The claim "stable at the EoC": the spread saturates (growth consistent with the
-    recursion's ``r^(L)/r^(L/2)``, ``growth_stable``) and escapes are not resolved from zero.
-    Fails when escapes or growth beyond ``growth_stable`` are resolved at 5 se; holds when
-    neither is and the growth test could have seen half of a ``V' = 1`` map's growth."""
+    finite-width prediction ``growth_stable`` of ``Var log q_cond^(L) / Var log q_cond^(L/2)``)
+    and escapes are not resolved from zero. Fails when escapes are resolved at 5 se, or
+    growth beyond ``growth_stable`` by more than 5 se + ``budget`` (the order left out); holds
+    when neither is and the growth test could have seen half of a ``V' = 1`` map's growth.
+    Saturation is judged only in its regime: ``outside`` says why it is not (then, with no
+    resolved escape, the claim is ``outside regime``)."""
     if clipped.escaped > SIGMAS * clipped.escaped_se:
         return Verdict("fails", f"{clipped.escaped:.3g} of networks escaped ({clipped.escaped / clipped.escaped_se:.1f} se)")
+    if outside:
+        return Verdict("outside regime", outside)
     dg = clipped.growth - growth_stable
-    if dg > SIGMAS * clipped.growth_se:
+    if dg > SIGMAS * clipped.growth_se + budget:
         return Verdict("fails", f"spread grows x{clipped.growth:.3g} from L/2 to L against x{growth_stable:.3g} ({dg / clipped.growth_se:.1f} se)")
     if SIGMAS * clipped.growth_se <= 0.5 * (growth_unstable - growth_stable):
         return Verdict("holds", f"spread saturates (x{clipped.growth:.3g} +- {clipped.growth_se:.2g} from L/2 to L; "

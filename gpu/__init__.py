@@ -1,25 +1,45 @@
-"""Sparse GEMV for activations with exact zeros (arXiv 2602.05779, App. F / Table 3).
+"""Sparse GEMV for activations with exact zeros (arXiv 2602.05779, App. F / Table 3), and
+the CUDA plumbing shared by every GPU path of the project.
 
-CPU (NumPy + Numba): :func:`pack_weights`, :func:`compact_active`,
-:func:`sparse_gemv_reference`.  GPU (optional CuPy): :class:`SparseGemv`, with
-the dense-or-sparse rule in :func:`choose_path`.  ``python -m gpu.bench``
-benchmarks both.  CuPy is imported only when the GPU path is used.
+Modules, one job each:
+
+* :mod:`gpu.backend`: the optional CuPy import and the device check (imports no CuPy);
+* :mod:`gpu.cuda_module`: the one loader of the project's ``.cu`` files (NVRTC through CuPy);
+* :mod:`gpu.layout`: the ``W^T`` weight layout, bfloat16 bits and the array checks;
+* :mod:`gpu.reference`: the CPU reference (NumPy + Numba);
+* :mod:`gpu.dispatch`: the dense-or-sparse cost model;
+* :mod:`gpu.gemv`: the kernel's launch geometry and :class:`~gpu.gemv.SparseGemv` (CuPy);
+* :mod:`gpu.bench` (``python -m gpu.bench``): the Table 3 benchmark harness;
+* :mod:`gpu.device_check` (``python -m gpu.device_check``): every CUDA path of the suite
+  measured in one call on a lent device.
+
+The public names below are imported on first use (PEP 562), so that ``import gpu.backend``
+(what a CPU run needs to decide that it is one) loads nothing else.
 """
-from gpu.backend import GpuUnavailableError
-from gpu.dispatch import Decision, DeviceModel, choose_path
-from gpu.gemv import SparseGemv
-from gpu.layout import WEIGHT_DTYPES, PackedWeights, pack_weights
-from gpu.reference import compact_active, sparse_gemv_reference
+import importlib
 
-__all__ = [
-    "WEIGHT_DTYPES",
-    "Decision",
-    "DeviceModel",
-    "GpuUnavailableError",
-    "PackedWeights",
-    "SparseGemv",
-    "choose_path",
-    "compact_active",
-    "pack_weights",
-    "sparse_gemv_reference",
-]
+#: public name -> the module that defines it
+_PUBLIC = {
+    "GpuUnavailableError": "gpu.backend",
+    "Decision": "gpu.dispatch",
+    "DeviceModel": "gpu.dispatch",
+    "choose_path": "gpu.dispatch",
+    "SparseGemv": "gpu.gemv",
+    "WEIGHT_DTYPES": "gpu.layout",
+    "PackedWeights": "gpu.layout",
+    "pack_weights": "gpu.layout",
+    "compact_active": "gpu.reference",
+    "sparse_gemv_reference": "gpu.reference",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'gpu' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -1,32 +1,170 @@
 """``y = W x`` on the GPU with CuPy: the fused sparse kernel, dense cuBLAS, and the dispatcher.
 
-arXiv 2602.05779, App. F / Table 3: activations that are exactly zero near
-the origin let the GEMV skip the columns of W whose input is zero.  The
-kernel (``gpu/cuda/sparse_gemv.cu``, described in ``gpu/cuda_source.py``)
-compacts the active inputs on the device and reads only their rows of
-``W^T``; :mod:`gpu.dispatch` decides when that beats dense cuBLAS.
+arXiv 2602.05779, App. F / Table 3: activations that are exactly zero near the origin let
+the GEMV skip the columns of W whose input is zero. The kernel text is
+``gpu/cuda/sparse_gemv.cu`` (package data, loaded by :mod:`gpu.cuda_module`);
+:mod:`gpu.dispatch` decides when it beats dense cuBLAS. This module holds what the host
+side knows about the kernel (its constants, names and launch geometry, pure Python) and
+:class:`SparseGemv`, which imports CuPy only when constructed.
+
+The kernel computes ``y[b] = W x[b]`` from the transposed weight layout ``W^T`` (n x m,
+row-major; :mod:`gpu.layout`), so the weights of one input ``j`` form the contiguous row
+``W^T[j, :]`` and an inactive input (``x[b, j] == 0``) costs no weight traffic at all.
+
+Grid ``(B, ksplit, tiles)``, one block of ``BLOCK_THREADS`` threads each:
+
+1. *Compaction.*  The block loads its slice ``[k*slice, (k+1)*slice)`` of ``x[b]``
+   (``slice <= CHUNK``, guaranteed by :func:`launch_config`; each thread issues its
+   ``CHUNK / BLOCK_THREADS`` loads at once) and writes the indices and values of the
+   non-zero entries, in ascending index order, to shared memory (warp ballots plus a
+   per-block prefix over the warp counts).
+2. *Accumulation.*  Warp ``w`` takes the compacted rows ``w, w + W, ...`` (``W`` warps,
+   unrolled by four) and lane ``l`` reads ``VEC`` consecutive weights
+   ``W^T[j, tile*32*VEC + l*VEC :][:VEC]`` with a single 16/8/4/2-byte load; a warp
+   therefore reads a contiguous, aligned ``32*VEC``-element segment of the row.
+   Accumulation is in float32 for every weight format.
+3. *Reduction.*  The warps' partial sums are added in warp order in shared memory. With
+   ``ksplit == 1`` the block writes ``y``; otherwise it writes its partial tile to a
+   workspace and the last of the ``ksplit`` blocks of the same ``(b, tile)`` (found with an
+   atomic ticket, which it resets to 0) adds the partials in order ``k = 0 .. ksplit-1``
+   and writes ``y``. Every summation order is fixed, so results are bitwise reproducible.
+
+Every element ``y[b, i]`` with ``i < m`` is written exactly once per launch. Weight
+formats: float32, float16 and bfloat16 (16-bit formats are passed as their raw bits and
+decoded in registers, so no CUDA half/bfloat16 header is needed). ``VEC`` must divide
+``m`` so that every segment is aligned. The block size, chunk and launch bounds reach the
+kernel as ``-D`` options (:func:`compile_options`), and :data:`VECTOR_WIDTHS` must list
+exactly the kernels that the file instantiates (``SPARSE_GEMV_KERNEL(...)``).
+
+A block covers one column tile of ``32 * vec`` outputs and one slice of the inputs for one
+vector; the inputs are split into ``ksplit`` slices when the tiles and vectors alone would
+leave the GPU idle (few outputs, many inputs: e.g. the m = n/2 shapes of Table 3) or when
+n exceeds one compaction pass.
 """
+from dataclasses import dataclass
+from functools import cache
+from math import ceil
+from pathlib import Path
+
 import numpy as np
 
 from gpu.backend import require_cupy
-from gpu.checks import check_out, check_vectors
 from gpu.cuda_module import load_module
-from gpu.cuda_source import BLOCK_THREADS, SOURCE_PATH, compile_options, kernel_name
-from gpu.device import device_model
-from gpu.dispatch import choose_path
-from gpu.launch import launch_config
+from gpu.dispatch import DeviceModel, choose_path
 from gpu.layout import (
     MAX_LOAD_BYTES,
     STORAGE_DTYPES,
     PackedWeights,
     check_dense_weights,
+    check_out,
+    check_vectors,
     pack_weights,
 )
 
+#: the kernel text (package data)
+SOURCE_PATH = Path(__file__).resolve().parent / "cuda" / "sparse_gemv.cu"
+#: Threads per block (eight warps).
+BLOCK_THREADS = 256
+#: Largest input slice of one block, compacted into shared memory in one pass
+#: (a multiple of BLOCK_THREADS).
+CHUNK = 2048
+#: Resident blocks per SM the kernel is compiled for (``__launch_bounds__``): caps
+#: registers at 64 per thread, which the nvcc check shows is spill-free for every variant.
+MIN_BLOCKS_PER_SM = 4
+#: Kernel tag of each weight format, and the vector widths compiled for it.
+FORMAT_TAGS = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+VECTOR_WIDTHS = {"float32": (4, 2, 1), "float16": (8, 4, 2, 1), "bfloat16": (8, 4, 2, 1)}
+#: Smallest input slice worth a block of its own (one compaction round).
+MIN_SLICE = BLOCK_THREADS
+#: Slices are rounded up to this many inputs so that reads of x stay aligned.
+SLICE_ALIGN = 32
+#: CUDA's limit on gridDim.y and gridDim.z.
+MAX_GRID_YZ = 65535
+
+
+def kernel_name(weight_dtype: str, vec: int) -> str:
+    """Name of the ``extern "C"`` kernel for ``weight_dtype`` loaded ``vec`` elements at a time."""
+    if vec not in VECTOR_WIDTHS[weight_dtype]:
+        raise ValueError(f"no {weight_dtype} kernel with vector width {vec}")
+    return f"sparse_gemv_{FORMAT_TAGS[weight_dtype]}_v{vec}"
+
+
+def all_kernel_names() -> list[str]:
+    """Every kernel that ``sparse_gemv.cu`` defines."""
+    return [kernel_name(d, v) for d, widths in VECTOR_WIDTHS.items() for v in widths]
+
+
+def compile_options() -> tuple[str, ...]:
+    """Preprocessor definitions the source needs (NVRTC and nvcc accept them alike)."""
+    return (
+        f"-DSG_BLOCK={BLOCK_THREADS}",
+        f"-DSG_CHUNK={CHUNK}",
+        f"-DSG_MIN_BLOCKS={MIN_BLOCKS_PER_SM}",
+    )
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """Grid ``(batch, ksplit, tiles)`` of ``BLOCK_THREADS``-thread blocks."""
+
+    batch: int
+    tiles: int
+    tile_width: int
+    ksplit: int
+    slice: int
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        return (self.batch, self.ksplit, self.tiles)
+
+    @property
+    def partial_size(self) -> int:
+        """float32 workspace entries for the split-K partial tiles (0 when ksplit == 1)."""
+        if self.ksplit == 1:
+            return 0
+        return self.batch * self.tiles * self.ksplit * self.tile_width
+
+    @property
+    def ticket_size(self) -> int:
+        """uint32 tickets, one per (vector, tile)."""
+        return self.batch * self.tiles
+
+
+def launch_config(m: int, n: int, batch: int, vec: int, sm_count: int) -> LaunchConfig:
+    """Choose tiles and the k-split so that at least ``MIN_BLOCKS_PER_SM * sm_count`` blocks run.
+
+    Every slice fits the kernel's single compaction pass (``slice <= CHUNK``)
+    and is a multiple of ``SLICE_ALIGN``; when n is split, slices hold at
+    least ``MIN_SLICE`` inputs; no slice is empty.
+    """
+    if min(m, n, batch, vec, sm_count) < 1:
+        raise ValueError("m, n, batch, vec and sm_count must all be >= 1")
+    tile_width = 32 * vec
+    tiles = ceil(m / tile_width)
+    if tiles > MAX_GRID_YZ:
+        raise ValueError(f"m = {m} needs {tiles} column tiles, more than the grid allows")
+    min_split = ceil(n / CHUNK)
+    if min_split > MAX_GRID_YZ:
+        raise ValueError(f"n = {n} needs {min_split} input slices, more than the grid allows")
+    wanted = ceil(MIN_BLOCKS_PER_SM * sm_count / (tiles * batch))
+    ksplit = max(min_split, min(wanted, n // MIN_SLICE, MAX_GRID_YZ))
+    slice_ = ceil(ceil(n / ksplit) / SLICE_ALIGN) * SLICE_ALIGN
+    return LaunchConfig(batch, tiles, tile_width, ceil(n / slice_), slice_)
+
+
+@cache
+def device_model(device_id: int) -> DeviceModel:
+    """Peak DRAM bandwidth (double data rate x bus width) and SM count of ``device_id``,
+    from CuPy's device attributes (``cudaDevAttr*`` by name)."""
+    attributes = require_cupy().cuda.Device(device_id).attributes
+    return DeviceModel(
+        dram_bytes_per_s=2.0 * 1e3 * attributes["MemoryClockRate"] * attributes["GlobalMemoryBusWidth"] / 8,
+        sm_count=attributes["MultiProcessorCount"],
+    )
+
 
 def _module(cupy):
-    """The compiled kernels on the current device (:func:`gpu.cuda_module.load_module`:
-    compiled once per device by NVRTC through CuPy, binaries also cached on disk by CuPy)."""
+    """The compiled kernels on the current device (:func:`gpu.cuda_module.load_module`)."""
     return load_module(SOURCE_PATH, options=compile_options(), cupy=cupy)
 
 

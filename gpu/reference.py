@@ -14,8 +14,7 @@ from functools import cache
 import numba
 import numpy as np
 
-from gpu.checks import check_vectors
-from gpu.layout import PackedWeights, bf16_bits_to_float32
+from gpu.layout import PackedWeights, bf16_bits_to_float32, check_vectors
 
 
 @numba.njit(cache=True)

@@ -8,7 +8,9 @@ side in one run at width 1000 and depth 100 (CReLU, s = 0.85, q* = 1, V'(q*) = 0
 * ``numpy-baseline``: the reduced sampler written in plain vectorised NumPy, kept here
   only as the baseline;
 * ``reduced-gpu`` and ``dense-gpu`` (:mod:`simulate.gpu`) when CuPy sees a device,
-  timed after a synchronisation (the chunk function returns host arrays);
+  timed after a synchronisation (the chunk function returns host arrays), with
+  ``gpu-normals-floor``: as many float64 normals drawn on the device by CuPy's generator
+  into a preallocated buffer, the device's own normal-generation rate;
 * ``normals-floor``: the same threads drawing the same number of normals from the same
   generator (:mod:`simulate.normals`) and summing them, nothing else: the reduced
   sampler's floor, which it is printed as a fraction of; ``numpy-generator-floor``: the
@@ -81,6 +83,19 @@ def normals_floor(networks: int, per_network: int, threads: int, numpy_generator
                       np.array_split(np.arange(networks), threads)))
 
 
+def gpu_normals_floor(count: int, block: int = 1 << 26) -> None:
+    """Draw ``count`` float64 standard normals on the current CUDA device with CuPy's
+    default generator (``cupy.random.default_rng``: XORWOW, Box-Muller) into a
+    preallocated buffer of at most ``block``, and wait for them."""
+    import cupy
+
+    rng = cupy.random.default_rng(0)
+    buffer = cupy.empty(min(count, block))
+    for start in range(0, count, buffer.size):
+        rng.standard_normal(out=buffer[: min(buffer.size, count - start)])
+    cupy.cuda.get_current_stream().synchronize()
+
+
 def whole_command_seconds(out_dir: str, samples: int = 40_000, width: int = 1000, depth: int = 50) -> float:
     """Wall time of ``python -m simulate.depth_sweep`` in a fresh process, start-up included."""
     cmd = [sys.executable, "-m", "simulate.depth_sweep", "--activation", "crelu", "--sparsity", "0.85", "--qstar", "1",
@@ -138,15 +153,18 @@ def main(argv=None) -> int:
         "dense-cpu": _rate(lambda: simulate_chunk(dense, dense.configs()[0], w, 0, n_dense), n_dense * w * d, max(1, args.repeats // 2)),
         "numpy-baseline": _rate(lambda: numpy_reduced_baseline(config.solution, w, d, n_numpy), n_numpy * w * d, args.repeats),
     }
-    from simulate.gpu import gpu_available, simulate_chunk_gpu
+    from gpu.backend import gpu_available
 
     if gpu_available():
+        from simulate.gpu import simulate_chunk_gpu
+
         n_gpu = 20 * args.networks
         gpu_dense = Sweep(q_star=(1.0,), vprime=(0.7,), width=(w,), depth=d, samples=64, sampler="dense")
         rates["reduced-gpu"] = _rate(lambda: simulate_chunk_gpu(sweep, config, w, 0, n_gpu), n_gpu * w * d, args.repeats)
         rates["dense-gpu"] = _rate(
             lambda: simulate_chunk_gpu(gpu_dense, gpu_dense.configs()[0], w, 0, 64), 64 * w * d, args.repeats
         )
+        rates["gpu-normals-floor"] = _rate(lambda: gpu_normals_floor(n_gpu * w * d), n_gpu * w * d, args.repeats)
     base = rates["numpy-baseline"]
     print(f"{'path':<16} {'neuron-layer samples/s':>24} {'vs numpy baseline':>18}")
     for name, rate in rates.items():
@@ -155,6 +173,9 @@ def main(argv=None) -> int:
         print("gpu paths: no CUDA device visible to CuPy on this machine")
     else:
         print(f"target on an H100: reduced-gpu >= 1e11 -> {'met' if rates['reduced-gpu'] >= 1e11 else 'NOT met'}")
+        print(f"reduced-gpu is {rates['reduced-gpu'] / rates['gpu-normals-floor']:.2f} of the device's normal floor, "
+              f"{rates['reduced-gpu'] / rates['reduced-cpu']:.1f}x reduced-cpu; "
+              f"dense-gpu is {rates['dense-gpu'] / rates['dense-cpu']:.1f}x dense-cpu")
     floor = rates["reduced-cpu"] / rates["normals-floor"]
     print(f"reduced-cpu is {floor:.2f} of the normals floor; the generator is "
           f"{rates['normals-floor'] / rates['numpy-generator-floor']:.2f}x NumPy's SFC64 Generator in Numba")

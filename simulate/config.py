@@ -10,12 +10,18 @@ checked and solved before any simulation starts, so bad input fails at once.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 
 from theory import EoCError, EoCSolution, get_family, solve_eoc
+from theory.expansion import ConfigurationTheory
 
+#: narrowest width a plan or ``--width auto`` proposes: below it the fourth cumulants
+#: that the standard errors neglect are not small
+MIN_WIDTH = 30
 SAMPLERS = ("reduced", "dense")
 BACKENDS = ("auto", "cpu", "gpu")
 WEIGHTS = ("gaussian", "orthogonal")
@@ -155,3 +161,70 @@ class Sweep:
         record = dataclasses.asdict(self)
         record.pop("chunk")
         return record
+
+    def to_argv(self) -> list[str]:
+        """The ``python -m simulate.depth_sweep`` options that give this sweep (every field
+        that differs from the default, and the configuration axes always).
+
+        Examples
+        --------
+        >>> Sweep(q_star=(1.0,), vprime=(0.7,), width=(300,), samples=500).to_argv()
+        ['--activation', 'crelu', '--sparsity', '0.85', '--qstar', '1', '--vprime', '0.7', '--width', '300', '--depth', '100', '--samples', '500']
+        """
+        default = Sweep()
+        always = ("activation", "sparsity", "q_star", "vprime", "m", "width", "depth", "samples")
+        argv = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None or (f.name not in always and value == getattr(default, f.name)):
+                continue
+            flag = "--" + OPTION_NAMES.get(f.name, f.name)
+            if isinstance(value, bool):
+                argv += [flag] if value else []
+            elif isinstance(value, tuple):
+                argv += [flag, *(_plain(v) for v in value)]
+            else:
+                argv += [flag, _plain(value)]
+        return argv
+
+    def default_out(self) -> str:
+        """A store path named by the simulation: the same sweep gives the same path, two
+        different sweeps never do (a digest of :meth:`identity`)."""
+        digest = hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
+        head = "_".join(self.activation) + "_N" + "-".join(map(str, self.width))
+        return f"data/sweeps/{head}_{digest}.zarr"
+
+
+#: command-line spellings of the fields that differ from their names
+OPTION_NAMES = {"q_star": "qstar"}
+
+
+def _plain(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def round_up(x: float, digits: int = 2) -> int:
+    """``x`` rounded up to ``digits`` significant digits.
+
+    Examples
+    --------
+    >>> round_up(1785), round_up(226)
+    (1800, 230)
+    """
+    if x <= 1:
+        return 1
+    scale = 10 ** max(0, math.floor(math.log10(x)) - digits + 1)
+    return int(math.ceil(x / scale) * scale)
+
+
+def auto_widths(configs: list[NetworkConfig], depth: int, backward: bool = False) -> tuple[int, ...]:
+    """``--width auto``: ``(N, 2N, 4N)`` with ``N`` the narrowest round width at which every
+    claim of every configuration with ``V' < 1`` is in its regime
+    (:meth:`theory.expansion.ConfigurationTheory.regime_width`), so each claim has three
+    widths in its regime."""
+    widths = [ConfigurationTheory.from_solution(c.solution, depth).regime_width(backward)
+              for c in configs if float(c.solution.vprime) < 1.0]
+    if not widths:
+        raise SweepError("--width auto needs a configuration with V'(q*) < 1 (no claim has a regime at V' = 1)")
+    n = round_up(max(max(widths), MIN_WIDTH))
+    return (n, 2 * n, 4 * n)

@@ -29,7 +29,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from simulate import store
-from simulate.config import BACKENDS, SAMPLERS, Sweep, SweepError
+from simulate.config import BACKENDS, SAMPLERS, Sweep, SweepError, auto_widths
 from simulate.cpu import simulate_chunk
 from simulate.summary import summarise
 
@@ -118,21 +118,15 @@ def _width(value) -> int:
 
 
 def planned_widths(sweep: Sweep) -> tuple[int, ...]:
-    """``--width auto``: the planner's widths for this sweep's configurations."""
-    from analysis.plan import auto_widths  # the planner lives with the claims it plans for
-    from theory import EoCError
-
-    try:
-        return auto_widths([c.solution for c in sweep.configs()], sweep.depth, sweep.backward)
-    except EoCError as err:
-        raise SweepError(str(err)) from None
+    """``--width auto``: the widths at which every claim of this sweep is in its regime."""
+    return auto_widths(sweep.configs(), sweep.depth, sweep.backward)
 
 
 def resolve_backend(requested: str) -> str:
     """``auto``: the GPU when CuPy sees a device, else the CPU."""
     if requested == "cpu":
         return "cpu"
-    from simulate.gpu import gpu_available
+    from gpu.backend import gpu_available
 
     if gpu_available():
         return "gpu"

@@ -49,7 +49,8 @@ which thread makes it. Consequences:
   numbers), so the scale covariance of SPEC.md holds on the GPU to rounding.
 * GPU results are NOT bit-identical to the CPU backend (a different generator, and a
   different summation order): the two agree in distribution, which
-  ``tests/test_simulate_gpu.py`` checks (two-sample KS and Welch tests).
+  ``tests/test_simulate.py`` checks (two-sample KS and Welch tests) and
+  ``python -m gpu.device_check.samplers`` measures.
 * The Box-Muller uniforms are multiples of ``2^-53`` in ``(0, 1]``, so ``|z| <= 8.57``:
   the same truncation as cuRAND's ``curand_normal2_double`` (probability ~1e-17).
 * The dense sampler's layer 1 uses the reduced sampler's draws, so for one seed both

@@ -1,20 +1,20 @@
-"""The CUDA kernels of the GPU samplers (:mod:`simulate.gpu`): their source, its loading,
-and one launch wrapper per kernel.
+"""The CUDA kernels of the GPU samplers (:mod:`simulate.gpu`): their compile options,
+their loading, and one launch wrapper per kernel.
 
 The kernel text is in ``simulate/cuda/`` (package data): ``samplers.cu``, the translation
 unit with every kernel, includes ``philox.cuh`` (the Philox4x32-10 generator and
 Box-Muller), ``activations.cuh`` (``phi`` and ``phi'`` of every family) and
-``block_sums.cuh`` (the fixed-order block reduction). :func:`gpu.cuda_module.assemble`
-inlines them; :func:`generated_defines` prepends what Python decides:
+``block_sums.cuh`` (the fixed-order block reduction). :func:`gpu.cuda_module.load_module`
+compiles it once per device with :func:`compile_options`, which carry what Python decides
+as ``-D`` definitions (:func:`generated_defines`):
 
-* ``ACT_<FAMILY> <kernel_code>`` for every family of :data:`theory.activations.FAMILIES`,
+* ``ACT_<FAMILY>=<kernel_code>`` for every family of :data:`theory.activations.FAMILIES`,
   the one definition of the codes (:func:`simulate.kernels.activation_code` passes the
   same ``kernel_code`` to the kernels);
-* ``P_<PURPOSE> <n>u``: Philox counter word 2, what a draw is for (:data:`PURPOSES`).
+* ``P_<PURPOSE>=<n>u``: Philox counter word 2, what a draw is for (:data:`PURPOSES`);
+* ``SIM_MAX_THREADS`` (:data:`MAX_THREADS`).
 
-``SIM_MAX_THREADS`` (:data:`MAX_THREADS`) comes as a ``-D`` option
-(:func:`compile_options`). :func:`gpu.cuda_module.load_module` compiles the module once per
-device (and CuPy caches the binary on disk). This module imports without CuPy.
+This module imports without CuPy.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from gpu.backend import require_cupy as _require_cupy
-from gpu.cuda_module import assemble, load_module
+from gpu.cuda_module import load_module
 from simulate.kernels import activation_code
 from theory.activations import FAMILIES
 
@@ -42,37 +42,25 @@ KERNELS = ("sim_reduced", "dense_first_layer", "dense_weights", "dense_observe",
            "philox_words", "philox_normals")
 
 
-def activation_defines() -> tuple[tuple[str, str, str], ...]:
-    """``(ACT_<NAME>, kernel_code, comment)`` for every family of
-    :data:`theory.activations.FAMILIES` (``NAME``: the family's ``name`` upper-cased)."""
-    return tuple((f"ACT_{name.upper()}", str(cls.kernel_code), f"theory.activations.{cls.__name__}.kernel_code")
-                 for name, cls in FAMILIES.items())
+def activation_defines() -> tuple[tuple[str, str], ...]:
+    """``(ACT_<NAME>, kernel_code)`` for every family of :data:`theory.activations.FAMILIES`
+    (``NAME``: the family's ``name`` upper-cased)."""
+    return tuple((f"ACT_{name.upper()}", str(cls.kernel_code)) for name, cls in FAMILIES.items())
 
 
-def purpose_defines() -> tuple[tuple[str, str, str], ...]:
-    """``(P_<PURPOSE>, "<n>u", comment)`` for every stream of :data:`PURPOSES`."""
-    return tuple((f"P_{name.upper()}", f"{value}u", f"simulate.gpu_kernels.PURPOSES[{name!r}]")
-                 for name, value in PURPOSES.items())
+def purpose_defines() -> tuple[tuple[str, str], ...]:
+    """``(P_<PURPOSE>, "<n>u")`` for every stream of :data:`PURPOSES`."""
+    return tuple((f"P_{name.upper()}", f"{value}u") for name, value in PURPOSES.items())
 
 
-def generated_defines() -> tuple[tuple[str, ...], ...]:
-    """Every ``#define`` that Python prepends to ``samplers.cu``."""
-    return (*purpose_defines(), *activation_defines())
+def generated_defines() -> tuple[tuple[str, str], ...]:
+    """Every ``(name, value)`` that Python defines for ``samplers.cu``."""
+    return (*purpose_defines(), *activation_defines(), ("SIM_MAX_THREADS", str(MAX_THREADS)))
 
 
 def compile_options() -> tuple[str, ...]:
-    """Options that NVRTC (CuPy) and nvcc both accept."""
-    return (f"-DSIM_MAX_THREADS={MAX_THREADS}",)
-
-
-def cuda_source() -> str:
-    """The assembled source of the samplers (generated defines, then ``samplers.cu`` with
-    its headers inlined), as NVRTC compiles it with :func:`compile_options`."""
-    return assemble(SOURCE_PATH, generated_defines(), origin="simulate/gpu_kernels.py")
-
-
-#: the assembled source (:func:`cuda_source`)
-CUDA_SOURCE = cuda_source()
+    """The ``-D`` options of :func:`generated_defines` (NVRTC and nvcc take them alike)."""
+    return tuple(f"-D{name}={value}" for name, value in generated_defines())
 
 
 def require_cupy():
@@ -81,10 +69,8 @@ def require_cupy():
 
 
 def kernels() -> dict:
-    """The compiled kernels of :data:`CUDA_SOURCE` on the current device, by name."""
-    cupy = require_cupy()
-    module = load_module(SOURCE_PATH, defines=generated_defines(), origin="simulate/gpu_kernels.py",
-                         options=compile_options(), cupy=cupy)
+    """The compiled kernels of ``samplers.cu`` on the current device, by name."""
+    module = load_module(SOURCE_PATH, options=compile_options(), cupy=require_cupy())
     return {name: module.get_function(name) for name in KERNELS}
 
 

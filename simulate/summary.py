@@ -1,12 +1,11 @@
-"""The end-of-sweep summary: measured NLO coefficients beside the theory, per configuration.
+"""The end-of-sweep summary: the measured next-to-leading-order coefficient beside the theory.
 
-For a few layers ``l`` and each width ``N``: ``N (E q_cond^(l) - q*)`` with its standard
-error, the recursion's ``q~{1}^(l)`` (same units: the expansion ``q~ = q + q~{1}/N``),
-the Theorem 2.1 bound, and the mean of ``log prod_{k<=l} chi1^(k)`` (derived here from
-the stored ``chi1``) over the networks still alive at ``l``; ``dead`` counts those with
-a layer ``k <= l`` of no active unit (``chi1 = 0``: no gradient flows back), and
-``diverged`` those whose variance overflowed by then. Works on full and ``--keep``
-stores alike (:func:`layer_statistics`).
+Per configuration, for a few layers ``l`` and each width ``N``: ``N (E q_cond^(l) - q^(l))``
+estimated with the exact control variate of :mod:`theory.companions` (``q_cond - D1 - D2``,
+Gaussian weights; the plain mean otherwise) and its standard error, beside the recursion's
+``q~{1}^(l)`` and ``q~{1} + q~{2}/N`` (:mod:`theory.next_order`); and the networks that
+diverged (``q_cond`` not finite) by then. The claims themselves, with verdicts, are
+``python -m analysis.report``'s.
 """
 
 from __future__ import annotations
@@ -14,52 +13,65 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from simulate.moments import chunk_moments, describe, reduce
-from simulate.observables import OBSERVABLES, derive
-from theory import nlo_recursion, solve_eoc
+from simulate.moments import chunk_moments, describe, merge
+from theory import solve_eoc
+from theory.companions import companions
+from theory.expansion import ConfigurationTheory
 
-
-def layer_statistics(ds: xr.Dataset, name: str, ci: int, wi: int) -> dict[str, np.ndarray]:
-    """Count, mean, sem, ... per layer of ``name`` (recorded or derived, :mod:`simulate.observables`) over all networks
-    of (config ``ci``, width ``wi``): from the stored moments of a ``--keep`` store, else
-    from the raw values."""
-    if f"{name}_moments" in ds:
-        return describe(reduce(ds[f"{name}_moments"].isel(config=ci, width=wi).values, axis=0))
-    if OBSERVABLES[name].when == "derived":
-        values = derive(name, ds[OBSERVABLES[name].source].isel(config=ci, width=wi).values)
-    else:
-        values = ds[name].isel(config=ci, width=wi).values
-    return describe(chunk_moments(values, axis=0))
+#: networks read at a time
+BATCH = 50_000
 
 
 def summary_layers(depth: int) -> list[int]:
-    return sorted({min(depth, layer) for layer in (2, 10, depth // 2, depth)})
+    return sorted({min(depth, layer) for layer in (10, depth // 2, depth)})
+
+
+def shift_statistics(ds: xr.Dataset, ci: int, wi: int, theory: ConfigurationTheory) -> tuple[dict, int]:
+    """Per layer, the moments of ``N (q_cond - q - D1 - D2)`` over the networks of (config
+    ``ci``, width ``wi``) whose ``q_cond`` stayed finite (``N (q_cond - q)`` without the
+    companion for non-Gaussian weights), and the number of the others."""
+    width = int(ds.width[wi])
+    gaussian = ds.attrs.get("weights", "gaussian") == "gaussian"
+    summary, diverged = None, 0
+    q_cond = ds.q_cond.isel(config=ci, width=wi)
+    for start in range(0, q_cond.sizes["sample"], BATCH):
+        x = np.asarray(q_cond.isel(sample=slice(start, start + BATCH)).values, float)
+        ok = np.all(np.isfinite(x) & (x > 0), axis=1)
+        diverged += int((~ok).sum())
+        x = x[ok]
+        if not len(x):
+            continue
+        y = x - theory.q
+        if gaussian:
+            y = y - companions(theory.vmap, theory.a, theory.b, theory.g, theory.g2, width, x).q_cond
+        part = chunk_moments(width * y, axis=0)
+        summary = part if summary is None else merge(summary, part)
+    return describe(summary) if summary is not None else None, diverged
 
 
 def summarise(ds: xr.Dataset) -> str:
     """A plain-text table per configuration."""
-    layers = summary_layers(ds.sizes["layer"])
-    idx = [layer - 1 for layer in layers]
-    n = int(ds.attrs.get("samples", ds.sizes["sample"]))
-    lines = []
+    depth = ds.sizes["layer"]
+    layers = summary_layers(depth)
+    n = int(ds.attrs.get("raw_samples", ds.sizes["sample"]))
+    estimator = "control variate" if ds.attrs.get("weights", "gaussian") == "gaussian" else "plain mean"
+    lines = [f"N (E q_cond - q^(l)) per layer, estimated with the {estimator} ({n} networks per width)"]
     for ci in range(ds.sizes["config"]):
         c = ds.isel(config=ci)
         act, q_star = str(c.activation.values), float(c.q_star)
-        sol = solve_eoc(act, float(c.sparsity_target), q_star, m=float(c.m) if np.isfinite(c.m) else None)
-        _, q1 = nlo_recursion(sol.variance_map, np.full(ds.sizes["layer"], q_star))
+        m = float(c.m)
+        sol = solve_eoc(act, float(c.sparsity_target), q_star, m=m if np.isfinite(m) else None)
+        theory = ConfigurationTheory.from_solution(sol, depth)
         lines.append(
-            f"\n{act}  s={float(c.sparsity_target):g}  q*={q_star:g}  V'={float(c.vprime):.3f}  m={float(c.m):.4g}  "
-            f"V''={float(c.vsecond):.4g}  bound={float(c.bound):.4g}   ({n} networks per width)"
+            f"\n{act}  s={float(c.sparsity_target):g}  q*={q_star:g}  V'={float(c.vprime):.3f}  m={m:.4g}  "
+            f"V''={float(c.vsecond):.4g}  bound={float(c.bound):.4g}"
         )
-        lines.append(f"  {'layer':>5} {'N':>6} {'N(E q_cond - q*) +- se':>26} {'q~{1} recursion':>16} {'<log prod chi1>':>16} {'dead':>5} {'diverged':>9}")
+        lines.append(f"  {'layer':>5} {'N':>6} {'N(E q_cond - q) +- se':>27} {'q~{1}':>10} {'q~{1}+q~{2}/N':>14} {'diverged':>9}")
         for wi, width in enumerate(ds.width.values):
-            qc = layer_statistics(ds, "q_cond", ci, wi)
-            lc = layer_statistics(ds, "log_prod_chi1", ci, wi)
-            for i, layer in zip(idx, layers):
-                diverged = n - qc["count"][i]
-                dead = n - lc["count"][i] - diverged
-                lines.append(
-                    f"  {layer:>5} {width:>6} {width * (qc['mean'][i] - q_star):>14.4g} +- {width * qc['sem'][i]:<9.3g} "
-                    f"{q1[layer - 1]:>16.4g} {lc['mean'][i]:>16.4g} {dead:>5.0f} {diverged:>9.0f}"
-                )
+            stats, diverged = shift_statistics(ds, ci, wi, theory)
+            for layer in layers:
+                i = layer - 1
+                value = f"{stats['mean'][i]:>14.4g} +- {stats['sem'][i]:<9.3g}" if stats else f"{'-':>27}"
+                lines.append(f"  {layer:>5} {width:>6} {value} {theory.q1[i]:>10.4g} "
+                             f"{theory.q1[i] + theory.q2[i] / width:>14.4g} {diverged:>9}")
     return "\n".join(lines)

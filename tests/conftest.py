@@ -1,10 +1,10 @@
 """Shared pytest configuration: the ``gpu`` marker skips cleanly without a device."""
 import pytest
 
-from gpu.backend import gpu_available
-
 
 def pytest_collection_modifyitems(config, items):
+    from gpu.backend import gpu_available
+
     if gpu_available():
         return
     skip = pytest.mark.skip(reason="no CUDA device / CuPy available")

@@ -1,7 +1,7 @@
 """Every implementation of every activation family agrees with its one definition
 (theory.activations): the Numba kernels of the CPU sampler and, for the families in
 clamp form, the torch modules of the trainer (value and backward pass). The CUDA device
-functions are checked on a GPU (tests/test_simulate_gpu.py) and compiled by
+functions are checked on a GPU (tests/test_simulate.py, its gpu backend) and compiled by
 tests/test_cuda_sources.py."""
 
 import numba as nb

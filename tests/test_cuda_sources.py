@@ -1,33 +1,34 @@
 """The project's CUDA sources (``simulate/cuda/``, ``gpu/cuda/``) and their loader
-(:mod:`gpu.cuda_module`), on the CPU: every ``.cu`` file assembles without CuPy, compiles
-with nvcc where nvcc is on PATH, and the generated activation codes are those of
-:data:`theory.activations.FAMILIES`."""
+(:mod:`gpu.cuda_module`), on the CPU: every ``.cu`` file compiles with nvcc, with the options
+that NVRTC gets, where nvcc is on PATH; the generated activation codes are those of
+:data:`theory.activations.FAMILIES`; the Philox generator's NumPy reference reproduces
+Random123, and on a device (``gpu`` marker) the kernel reproduces the reference."""
 
 import re
 import shutil
 import subprocess
 import sys
 import types
+from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 
-import gpu.cuda_source as gemv_source
+import gpu.gemv as gemv
 import simulate.gpu_kernels as sim_kernels
 from gpu import cuda_module
-from gpu.cuda_module import ROOT, assemble, define_lines
+from simulate.seeding import network_keys
 from theory.activations import FAMILIES
 
+ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("theory", "simulate", "analysis", "gpu", "train")
 
-#: every .cu file of the project: (assembled source, nvcc/NVRTC options, generated
-#: defines, kernels it must export)
+#: every .cu file of the project: (its path, its options beside the include path, the
+#: kernels it must export)
 PROGRAMS = {
-    "simulate/cuda/samplers.cu": (
-        sim_kernels.cuda_source, sim_kernels.compile_options, sim_kernels.generated_defines, sim_kernels.KERNELS
-    ),
-    "gpu/cuda/sparse_gemv.cu": (
-        gemv_source.cuda_source, gemv_source.compile_options, tuple, gemv_source.all_kernel_names()
-    ),
+    "simulate/cuda/samplers.cu": (sim_kernels.SOURCE_PATH, sim_kernels.compile_options(), sim_kernels.KERNELS),
+    "gpu/cuda/sparse_gemv.cu": (gemv.SOURCE_PATH, gemv.compile_options(), gemv.all_kernel_names()),
 }
 
 
@@ -36,42 +37,43 @@ def _project_files(pattern):
 
 
 def test_every_cu_file_is_a_known_program():
-    """A new .cu file must be listed here (and so assembled and compiled below)."""
+    """A new .cu file must be listed here (and so compiled below)."""
     assert _project_files("*.cu") == sorted(PROGRAMS)
+    assert all(path == ROOT / name for name, (path, *_) in PROGRAMS.items())
 
 
-@pytest.mark.parametrize("path", sorted(PROGRAMS))
-def test_cu_file_assembles_with_its_headers_inlined(path):
-    source_fn, _, defines_fn, kernels = PROGRAMS[path]
-    source = source_fn()
-    assert not re.search(r'^\s*#\s*include\s+"', source, re.M), "a quoted include was left unresolved"
-    assert "#include <" not in source  # NVRTC without include paths: no system headers
-    assert f'#line 1 "{path}"' in source
-    for name, value, *_ in defines_fn():
-        assert re.search(rf"^#define {name} {re.escape(value)}\b", source, re.M), name
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_program_is_the_file_and_its_headers_digest(name):
+    """NVRTC gets the file as it is (its quoted includes found through -I), no system
+    header, every kernel defined, and the digest of the headers beside it."""
+    path, options, kernels = PROGRAMS[name]
+    program = cuda_module.program(path)
+    assert program.startswith(path.read_text())
+    assert re.search(r"// headers beside this file: sha256 [0-9a-f]{64}\n$", program)
+    assert "#include <" not in program  # NVRTC without system headers
+    for included in re.findall(r'^\s*#\s*include\s+"([^"]+)"', program, re.M):
+        assert (path.parent / included).is_file(), included
     for kernel in kernels:
-        assert re.search(rf'extern "C"[^;{{]*\b{kernel}\b|SPARSE_GEMV_KERNEL\({kernel},', source), kernel
-    included = re.findall(r'^#line 1 "([^"]+)"$', source, re.M)
-    assert included[0] == path and len(included) == len(set(included)), "a file was inlined twice"
-    source_lines = set(source.splitlines())
-    for file in included:
-        lines = (ROOT / file).read_text().splitlines()
-        assert {line for line in lines if not line.lstrip().startswith("#include")} <= source_lines, file
+        assert re.search(rf'extern "C"[^;{{]*\b{kernel}\b|SPARSE_GEMV_KERNEL\({kernel},', program), kernel
+    assert cuda_module.compile_options(path, options) == (f"-I{path.parent}", *options)
 
 
-def test_every_header_is_used():
-    used = set()
-    for path, (source_fn, *_rest) in PROGRAMS.items():
-        used |= set(re.findall(r'^#line 1 "([^"]+\.cuh)"$', source_fn(), re.M))
-    assert sorted(used) == _project_files("*.cuh")
+def test_every_header_is_included():
+    included = {
+        (path.parent / header).relative_to(ROOT).as_posix()
+        for path, *_ in PROGRAMS.values()
+        for source in [path, *path.parent.glob("*.cuh")]
+        for header in re.findall(r'^\s*#\s*include\s+"([^"]+)"', source.read_text(), re.M)
+    }
+    assert sorted(included) == _project_files("*.cuh")
 
 
-def test_sources_assemble_and_modules_import_without_cupy():
-    """With ``import cupy`` failing, the modules import and every source assembles."""
+def test_modules_import_without_cupy():
+    """With ``import cupy`` failing, the GPU modules import and their options are built."""
     code = (
         "import sys; sys.modules['cupy'] = None\n"
-        "import simulate.gpu, gpu.gemv, simulate.gpu_kernels as s, gpu.cuda_source as g\n"
-        "assert s.cuda_source() == s.CUDA_SOURCE and g.cuda_source() == g.CUDA_SOURCE\n"
+        "import simulate.gpu, gpu.gemv, gpu.bench.gpu, simulate.gpu_kernels as s\n"
+        "assert s.compile_options() and gpu.gemv.compile_options()\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -80,89 +82,54 @@ def test_sources_assemble_and_modules_import_without_cupy():
 # ---------------------------------------------------------------- the loader
 
 
-def test_assemble_inlines_each_file_once_with_line_markers(tmp_path):
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "a.cuh").write_text('#include "sub/b.cuh"\nint a;\n')
-    (tmp_path / "sub" / "b.cuh").write_text("int b;\n")
-    main = '// main\n#include "a.cuh"\n#include "sub/b.cuh"  // again\nint m;\n#include <x.h>\n'
-    (tmp_path / "main.cu").write_text(main)
-    source = assemble(tmp_path / "main.cu", (("N", "3", "why"), ("M", "1u")), origin="here")
-    lines = source.splitlines()
-    assert lines[:3] == ["// Generated in Python by here: do not edit here.", "#define N 3  // why", "#define M 1u"]
-    body = [line for line in lines[3:] if not line.startswith(("#line", "// ----"))]
-    assert body == ["// main", "int b;", "int a;", "int m;", "#include <x.h>"]
-    assert source.count("int b;") == 1
-    assert '#line 3 "' in source and source.count("#line 1 ") == 3
-
-
-def test_assemble_reports_a_missing_include(tmp_path):
-    (tmp_path / "main.cu").write_text('int x;\n#include "nowhere.cuh"\n')
-    with pytest.raises(FileNotFoundError, match=r"main\.cu:2: .*nowhere\.cuh"):
-        assemble(tmp_path / "main.cu")
-
-
-def test_define_lines_reject_bad_names():
-    assert define_lines(()) == ""
-    with pytest.raises(ValueError, match="macro"):
-        define_lines((("1BAD", "0"),))
-
-
-def test_load_module_caches_per_device_source_and_options(tmp_path):
-    """One RawModule per (device, source, options), compiled eagerly on its device."""
-    events = []
-    current = {"id": 0}
-
-    class Device:
-        def __init__(self, device_id=None):
-            self.id = current["id"] if device_id is None else device_id
-
-        def __enter__(self):
-            self.saved, current["id"] = current["id"], self.id
-            return self
-
-        def __exit__(self, *exc):
-            current["id"] = self.saved
-
+def _fake_cupy(compiled):
     class RawModule:
-        def __init__(self, *, code, options, name_expressions):
+        def __init__(self, *, code, options):
             self.code, self.options = code, options
 
         def compile(self):
-            events.append((current["id"], self.options))
+            compiled.append(self.options)
 
-    fake = types.ModuleType("fake_cupy")  # hashable, as the real module
-    fake.cuda, fake.RawModule = types.SimpleNamespace(Device=Device), RawModule
-    (tmp_path / "k.cu").write_text("int k;\n")
-    cuda_module._compiled.cache_clear()
-    try:
-        first = cuda_module.load_module(tmp_path / "k.cu", options=("-DA=1",), cupy=fake)
-        assert cuda_module.load_module(tmp_path / "k.cu", options=("-DA=1",), cupy=fake) is first
-        assert cuda_module.load_module(tmp_path / "k.cu", options=("-DA=2",), cupy=fake) is not first
-        current["id"] = 1
-        other = cuda_module.load_module(tmp_path / "k.cu", options=("-DA=1",), cupy=fake)
-        assert other is not first and "int k;" in other.code
-        assert events == [(0, ("-DA=1",)), (0, ("-DA=2",)), (1, ("-DA=1",))]
-    finally:
-        cuda_module._compiled.cache_clear()
+    fake = types.ModuleType("fake_cupy")
+    fake.RawModule = RawModule
+    return fake
+
+
+def test_load_module_compiles_the_program_with_its_include_path_now(tmp_path):
+    (tmp_path / "k.cu").write_text('#include "h.cuh"\nint k;\n')
+    (tmp_path / "h.cuh").write_text("int h;\n")
+    compiled = []
+    module = cuda_module.load_module(tmp_path / "k.cu", options=("-DA=1",), cupy=_fake_cupy(compiled))
+    assert module.code == cuda_module.program((tmp_path / "k.cu").resolve())
+    assert module.options == (f"-I{tmp_path.resolve()}", "-DA=1")
+    assert compiled == [module.options]
+
+
+def test_a_header_edit_changes_the_program(tmp_path):
+    """CuPy's disk cache is keyed by the program text: the headers' digest is in it."""
+    (tmp_path / "k.cu").write_text('#include "h.cuh"\n')
+    (tmp_path / "h.cuh").write_text("int h;\n")
+    before = cuda_module.program.__wrapped__(tmp_path / "k.cu")
+    (tmp_path / "h.cuh").write_text("int h2;\n")
+    assert cuda_module.program.__wrapped__(tmp_path / "k.cu") != before
 
 
 # ---------------------------------------------------------------- generated activation codes
 
 
 def test_activation_defines_are_the_families_kernel_codes():
-    defines = {name: int(value) for name, value, *_ in sim_kernels.activation_defines()}
+    defines = {name: int(value) for name, value in sim_kernels.activation_defines()}
     assert defines == {f"ACT_{name.upper()}": cls.kernel_code for name, cls in FAMILIES.items()}
     assert set(defines.values()) == {cls.kernel_code for cls in FAMILIES.values()}
-    source = sim_kernels.CUDA_SOURCE
     for name, code in defines.items():
-        assert re.search(rf"^#define {name} {code}\b", source, re.M), name
+        assert f"-D{name}={code}" in sim_kernels.compile_options(), name
 
 
 def test_activation_header_names_every_code_and_no_literal():
     """Every family's code has a case label in phi and phi' of the header, which uses only
     generated ACT_* names (no bare integer case labels)."""
     header = (ROOT / "simulate/cuda/activations.cuh").read_text()
-    defines = {name: int(value) for name, value, *_ in sim_kernels.activation_defines()}
+    defines = {name: int(value) for name, value in sim_kernels.activation_defines()}
     assert not re.search(r"case\s+\d", header)
     assert not re.search(r"code\s*[=!]=\s*\d", header)
     used = set(re.findall(r"\bACT_[A-Z_]+\b", header))
@@ -177,33 +144,87 @@ def test_activation_header_names_every_code_and_no_literal():
 # ---------------------------------------------------------------- nvcc
 
 
-def _nvcc(tmp_path, source_file, options, ptx_name="out.ptx", extra=()):
-    ptx = tmp_path / ptx_name
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_program_compiles_with_nvcc(name, tmp_path):
+    """What NVRTC compiles (the program text, the include path, the options) compiles with
+    nvcc for sm_90 and exports every kernel."""
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc not on PATH")
+    path, options, kernels = PROGRAMS[name]
+    source, ptx = tmp_path / path.name, tmp_path / "out.ptx"
+    source.write_text(cuda_module.program(path))
     result = subprocess.run(
-        ["nvcc", "-arch=sm_90", "--ptx", *options, *extra, "-o", str(ptx), str(source_file)],
+        ["nvcc", "-arch=sm_90", "--ptx", *cuda_module.compile_options(path, options), "-o", str(ptx), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    return ptx.read_text()
-
-
-@pytest.mark.parametrize("path", sorted(PROGRAMS))
-def test_assembled_source_compiles_with_nvcc(path, tmp_path):
-    """The assembled source (what NVRTC compiles) compiles with nvcc for sm_90 and exports
-    every kernel; nvcc on the .cu file itself (includes resolved by nvcc, the generated
-    defines as -D) gives the same PTX, so the inlining changes nothing."""
-    if shutil.which("nvcc") is None:
-        pytest.skip("nvcc not on PATH: the CUDA sources are checked by assembly only")
-    source_fn, options_fn, defines_fn, kernels = PROGRAMS[path]
-    assembled = tmp_path / "assembled.cu"
-    assembled.write_text(source_fn())
-    text = _nvcc(tmp_path, assembled, options_fn())
+    text = ptx.read_text()
     for kernel in kernels:
         assert f".entry {kernel}(" in text, kernel
-    direct = _nvcc(tmp_path, ROOT / path, options_fn(), "direct.ptx",
-                   [f"-D{name}={value}" for name, value, *_ in defines_fn()])
 
-    def code(ptx):
-        return [line for line in ptx.splitlines() if not line.startswith("//")]
 
-    assert code(direct) == code(text)
+# ---------------------------------------------------------------- the generator (simulate/cuda/philox.cuh)
+
+_KAT = [  # Random123 kat_vectors, philox4x32 10: counter words, key words, output
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+def _philox_numpy(counters, keys):
+    """Philox4x32-10 in NumPy (reference for the kernel): counters (n, 4), keys (n, 2)."""
+    mask = np.uint64(0xFFFFFFFF)
+    c = [np.asarray(counters, np.uint64)[:, i] for i in range(4)]
+    k0, k1 = (np.asarray(keys, np.uint64)[:, i] for i in range(2))
+    for _ in range(10):
+        p0 = np.uint64(0xD2511F53) * c[0]
+        p1 = np.uint64(0xCD9E8D57) * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & mask, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & mask]
+        k0 = (k0 + np.uint64(0x9E3779B9)) & mask
+        k1 = (k1 + np.uint64(0xBB67AE85)) & mask
+    return np.stack(c, axis=1).astype(np.uint32)
+
+
+def _normals_numpy(words):
+    """Box-Muller of the kernel's normal2 from Philox words (n, 4)."""
+    w = words.astype(np.float64)
+    scale = 1.0 / 9007199254740992.0
+    u1 = 1.0 - (np.floor(w[:, 0] / 32) * 67108864.0 + np.floor(w[:, 1] / 64)) * scale
+    u2 = (np.floor(w[:, 2] / 32) * 67108864.0 + np.floor(w[:, 3] / 64)) * scale
+    r = np.sqrt(-2.0 * np.log(u1))
+    return np.stack([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], axis=1)
+
+
+def test_numpy_philox_reference_matches_random123():
+    """The NumPy reference used below reproduces Random123's known-answer vectors."""
+    for counter, key, expected in _KAT:
+        assert tuple(_philox_numpy([counter], [key])[0]) == expected
+
+
+@pytest.mark.gpu
+def test_gpu_generator_is_philox4x32_10_with_box_muller():
+    """The kernel's Philox words equal Random123's known answers and the NumPy reference;
+    its normals equal Box-Muller of them to 1e-12; 10^6 of them pass a KS test against
+    N(0, 1) (p < 1e-6: false-failure probability 1e-6)."""
+    import cupy
+
+    k = sim_kernels.kernels()
+    rows = np.array([list(c) + list(key) for c, key, _ in _KAT], np.uint32)
+    out = cupy.empty((len(_KAT), 4), cupy.uint32)
+    k["philox_words"]((1,), (32,), (cupy.asarray(rows), out, np.int32(len(_KAT))))
+    assert [tuple(r) for r in cupy.asnumpy(out)] == [e for _, _, e in _KAT]
+
+    n = 500_000
+    key = network_keys(0, 100, 7, 8)[0]
+    rows = np.zeros((n, 6), np.uint32)
+    rows[:, 0] = np.arange(n) % 1000
+    rows[:, 1] = np.arange(n) // 1000
+    rows[:, 4:] = key
+    normals = cupy.empty((n, 2))
+    k["philox_normals"](((n + 255) // 256,), (256,), (cupy.asarray(rows), normals, np.int32(n)))
+    normals = cupy.asnumpy(normals)
+    expected = _normals_numpy(_philox_numpy(rows[:, :4], rows[:, 4:]))
+    np.testing.assert_allclose(normals, expected, rtol=1e-12, atol=1e-12)
+    assert stats.kstest(normals.ravel(), stats.norm.cdf).pvalue > 1e-6

@@ -8,6 +8,8 @@ import pytest
 MODULES = [
     "theory.eoc",
     "theory.products",
+    "theory.kernel_map",
+    "theory.correlation",
     "simulate.config",
     "simulate.observables",
     "simulate.cpu",

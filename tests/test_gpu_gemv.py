@@ -1,12 +1,10 @@
-"""Sparse GEMV (arXiv 2602.05779, App. F): CPU reference, layout, dispatch, CUDA source, GPU kernel.
+"""Sparse GEMV (arXiv 2602.05779, App. F): CPU reference, layout, dispatch, kernel names, GPU kernel.
 
 CPU tests check the NumPy/Numba reference against dense ``W @ x``; the
 ``gpu``-marked tests (skipped without CuPy and a device) check the CuPy
-kernel against the reference.
+kernel against the reference. tests/test_cuda_sources.py compiles the kernel
+with nvcc.
 """
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,11 +20,10 @@ from gpu import (
     sparse_gemv_reference,
 )
 from gpu.backend import require_cupy
-from gpu.cuda_source import CHUNK, CUDA_SOURCE, all_kernel_names, compile_options, kernel_name
+from gpu.bench.timing import rotation_copies
 from gpu.dispatch import DENSE_FIXED_S, SPARSE_FIXED_S, SPARSE_MARGIN
-from gpu.launch import MIN_SLICE, SLICE_ALIGN, launch_config
+from gpu.gemv import CHUNK, MIN_SLICE, SLICE_ALIGN, SOURCE_PATH, all_kernel_names, kernel_name, launch_config
 from gpu.layout import bf16_bits_to_float32, float32_to_bf16_bits, vector_width
-from gpu.timing import rotation_copies
 
 H100 = DeviceModel(dram_bytes_per_s=3.35e12, sm_count=132)
 
@@ -269,22 +266,56 @@ def test_dispatch_rejects_bad_active_fraction():
 def test_kernel_names_cover_every_format_and_width():
     names = all_kernel_names()
     assert len(names) == len(set(names)) == 11
-    assert all(f"SPARSE_GEMV_KERNEL({name}," in CUDA_SOURCE for name in names)
+    source = SOURCE_PATH.read_text()
+    assert all(f"SPARSE_GEMV_KERNEL({name}," in source for name in names)
     assert kernel_name("float32", vector_width(300, "float32")) == "sparse_gemv_f32_v4"
     with pytest.raises(ValueError):
         kernel_name("float32", 8)
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
-def test_cuda_source_compiles_with_nvcc(tmp_path):
-    src = tmp_path / "sparse_gemv.cu"
-    src.write_text(CUDA_SOURCE)
-    ptx = tmp_path / "sparse_gemv.ptx"
-    cmd = ["nvcc", "-arch=sm_90", "--ptx", *compile_options(), "-o", str(ptx), str(src)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    text = ptx.read_text()
-    assert all(f".entry {name}(" in text for name in all_kernel_names())
+def test_device_model_reads_cupys_device_attributes(monkeypatch):
+    """Peak DRAM bandwidth 2 x memory clock (kHz) x bus width (bits) / 8, and the SM count,
+    from ``cupy.cuda.Device(id).attributes`` (``cudaDevAttr`` names without the prefix)."""
+    import types
+
+    import gpu.gemv
+
+    attributes = {"MemoryClockRate": 2_619_000, "GlobalMemoryBusWidth": 6144, "MultiProcessorCount": 132}
+    device = types.SimpleNamespace(attributes=attributes)
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(Device=lambda device_id: device))
+    monkeypatch.setattr(gpu.gemv, "require_cupy", lambda: fake)
+    gpu.gemv.device_model.cache_clear()
+    try:
+        assert gpu.gemv.device_model(0) == DeviceModel(dram_bytes_per_s=2 * 2.619e9 * 768, sm_count=132)
+    finally:
+        gpu.gemv.device_model.cache_clear()
+
+
+def test_gpu_timing_is_cupyx_benchmark_per_call(monkeypatch):
+    """``cupyx.profiler.benchmark`` times repetitions of ``inner`` calls (its ``gpu_times``
+    are seconds, devices x repetitions): the median over repetitions, per call, after whole
+    repetitions of warm-up."""
+    import sys
+    import types
+
+    from gpu.bench.timing import gpu_median_per_call
+
+    seen = {}
+
+    def benchmark(func, args=(), kwargs={}, n_repeat=10000, *, name=None, n_warmup=10, max_duration=float("inf"),
+                  devices=None):
+        for _ in range(n_warmup + n_repeat):
+            func(*args, **kwargs)
+        seen.update(n_repeat=n_repeat, n_warmup=n_warmup)
+        return types.SimpleNamespace(gpu_times=np.array([[4e-3, 1e-3, 2e-3]]))
+
+    profiler = types.ModuleType("cupyx.profiler")
+    profiler.benchmark = benchmark
+    monkeypatch.setitem(sys.modules, "cupyx", types.ModuleType("cupyx"))
+    monkeypatch.setitem(sys.modules, "cupyx.profiler", profiler)
+    calls = []
+    assert gpu_median_per_call(calls.append, reps=3, inner=4, warmup=5) == pytest.approx(0.5e-3)
+    assert seen == {"n_repeat": 3, "n_warmup": 2} and calls == list(range(20))
 
 
 def _device_usable() -> bool:

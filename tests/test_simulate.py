@@ -1,10 +1,16 @@
 """The finite-width Monte Carlo engine: exactness, agreement of the samplers,
 reproducibility, scale covariance, divergence, the store and its command line.
 
-Statistical tests use fixed seeds; each states its false-failure probability (the
-probability that a correct implementation fails it, over the random seed).
+The engine's tests run on both backends through the ``backend`` fixture: ``cpu``, and
+``gpu`` (marked ``gpu``: tests/conftest.py skips it cleanly without CuPy and a device).
+The GPU draws from its own generator (Philox4x32-10 keyed per network), so it agrees with
+the CPU in distribution, not bit for bit; within a backend, results are exact functions of
+(seed, configuration, sample). Statistical tests use fixed seeds; each states its
+false-failure probability (the probability that a correct implementation fails it, over
+the random seed).
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -13,120 +19,250 @@ import xarray as xr
 import zarr
 from scipy import stats
 
+from gpu.backend import GpuUnavailableError, gpu_available
 from simulate import store
 from simulate.config import Sweep, SweepError
 from simulate.depth_sweep import main, run
 from simulate.cpu import simulate_chunk
+from simulate.seeding import network_keys
 
 from _stats import assert_scale_covariant, welch_z
 
 
-def _chunk(sweep, config_index=0, width_index=0, threads=2):
+@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def backend(request):
+    """The chunk function of a backend: :func:`simulate.cpu.simulate_chunk` (two threads)
+    or :func:`simulate.gpu.simulate_chunk_gpu`."""
+    if request.param == "cpu":
+        return functools.partial(simulate_chunk, threads=2)
+    from simulate.gpu import simulate_chunk_gpu
+
+    return simulate_chunk_gpu
+
+
+def _run(chunk, sweep, config_index=0, width_index=0, start=0, stop=None):
     cfg = sweep.configs()[config_index]
-    return simulate_chunk(sweep, cfg, sweep.width[width_index], 0, sweep.samples, threads=threads)
+    return chunk(sweep, cfg, sweep.width[width_index], start, sweep.samples if stop is None else stop)
 
 
-def test_layer_one_is_exactly_gaussian_with_variance_q_star():
-    """q_cond^(1) = q* exactly and N q_tilde^(1) / q* ~ chi^2_N (KS test, reject at
-    p < 1e-6: false-failure probability 1e-6)."""
-    sweep = Sweep(q_star=(2.5,), vprime=(0.7,), width=(40,), depth=3, samples=4000, seed=11)
-    out = _chunk(sweep)
+_cpu = functools.partial(_run, functools.partial(simulate_chunk, threads=2))
+
+
+def _compare(a_out, b_out, names, layers):
+    """Two-sample KS tests at each layer, values rounded to 10 decimals first, so
+    lattice-valued observables (chi1 = sigma_w^2 k / N, sparsity) compare equal across
+    samplers and backends; KS is then conservative. KS is weak on the heavy-tailed
+    back-propagated norms, so they also get Welch tests at 5 sigma of the zero fraction (a
+    dead layer zeroes the error) and of the mean log of the positive ones. Each test
+    rejects at p < 1e-6 (or |z| > 5: 5.7e-7)."""
+    for name in names:
+        for layer in layers:
+            a, b = np.round(a_out[name][:, layer], 10), np.round(b_out[name][:, layer], 10)
+            p = stats.ks_2samp(a, b).pvalue
+            assert p > 1e-6, (name, layer + 1, p)
+            if name == "back_norm2":
+                assert abs(welch_z(a == 0, b == 0)) < 5, (name, layer + 1)
+                assert abs(welch_z(np.log(a[a > 0]), np.log(b[b > 0]))) < 5, (name, layer + 1)
+
+
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_layer_one_is_exactly_gaussian_with_variance_q_star(backend, inputs):
+    """q_cond^(1) = q* exactly (and rho^(1) as on the CPU), and N q_tilde^(1) / q* ~ chi^2_N
+    (KS test, reject at p < 1e-6: false-failure probability 1e-6)."""
+    sweep = Sweep(q_star=(2.5,), vprime=(0.7,), width=(40,), depth=3, samples=20000, seed=11, inputs=inputs)
+    out = _run(backend, sweep)
     assert np.all(out["q_cond"][:, 0] == 2.5)
+    if inputs == 2:
+        cpu = _cpu(Sweep(q_star=(2.5,), vprime=(0.7,), width=(40,), depth=3, samples=5, inputs=2))
+        np.testing.assert_array_equal(out["rho"][:, 0], cpu["rho"][0, 0])
     p = stats.kstest(40 * out["q_tilde"][:, 0] / 2.5, stats.chi2(40).cdf).pvalue
     assert p > 1e-6
 
 
 @pytest.mark.parametrize("activation", ["crelu", "relu_tau", "cst"])
-def test_conditional_mean_of_q_cond_is_the_variance_map(activation):
+def test_conditional_mean_of_q_cond_is_the_variance_map(backend, activation):
     """E[q_cond^(l+1) | layer l] = V(q_cond^(l)) exactly: the mean of the difference is 0
-    within 5 standard errors at each of 4 layers (false-failure probability < 2.3e-6)."""
+    within 5 standard errors at each of 4 layers, 20000 networks (false-failure
+    probability < 2.3e-6)."""
     vprime = None if activation == "relu_tau" else (0.8,)
-    sweep = Sweep(activation=(activation,), sparsity=(0.7,), q_star=(1.5,), vprime=vprime, width=(30,), depth=8, samples=6000, seed=3)
+    sweep = Sweep(activation=(activation,), sparsity=(0.7,), q_star=(1.5,), vprime=vprime, width=(30,), depth=8,
+                  samples=20000, seed=3)
     sol = sweep.configs()[0].solution
-    out = _chunk(sweep)
+    out = _run(backend, sweep)
     for layer in (1, 3, 5, 7):
         diff = out["q_cond"][:, layer] - sol.variance_map.V(out["q_cond"][:, layer - 1])
         assert abs(diff.mean()) < 5 * diff.std(ddof=1) / np.sqrt(diff.size), layer
 
 
+_AGREEMENT = dict(sparsity=(0.7,), q_star=(1.0,), width=(24,), depth=10, backward=True)
+
+
+def _agreement_sweep(activation, inputs, **kw):
+    vprime = None if activation == "relu_tau" else (0.9,)
+    return Sweep(activation=(activation,), vprime=vprime, inputs=inputs, **_AGREEMENT, **kw)
+
+
 @pytest.mark.parametrize("activation", ["crelu", "relu_tau"])
 @pytest.mark.parametrize("inputs", [1, 2])
-def test_reduced_and_dense_samplers_agree_in_distribution(activation, inputs):
-    """Two-sample KS tests (independent seeds) of q_tilde, q_cond, chi1, back-propagated
-    norms (and rho) at layers 2, 6 and L. Values are rounded to 10 decimals first, so
-    lattice-valued observables (chi1 = sigma_w^2 k / N) compare equal across samplers;
-    KS is then conservative. KS is weak on the heavy-tailed back-propagated norms, so
-    their logs also get a Welch test of the means at 5 sigma. Each test rejects at
-    p < 1e-6 (or |z| > 5: 5.7e-7); with at most 18 tests per case the false-failure
-    probability is below 2e-5 per case."""
-    vprime = None if activation == "relu_tau" else (0.9,)
-    common = dict(activation=(activation,), sparsity=(0.7,), q_star=(1.0,), vprime=vprime, width=(24,), depth=10,
-                  samples=2500, backward=True, inputs=inputs)
-    reduced = _chunk(Sweep(sampler="reduced", seed=1, **common))
-    dense = _chunk(Sweep(sampler="dense", seed=2, **common))
+def test_reduced_and_dense_samplers_agree_in_distribution(backend, activation, inputs):
+    """The reduced and dense samplers of one backend, independent seeds, 2500 networks
+    each: :func:`_compare` of q_tilde, q_cond, chi1, back-propagated norms (and rho) at
+    layers 2, 6 and L. At most 21 tests per case: false-failure probability below 2.1e-5
+    per case."""
+    reduced = _run(backend, _agreement_sweep(activation, inputs, sampler="reduced", seed=1, samples=2500))
+    dense = _run(backend, _agreement_sweep(activation, inputs, sampler="dense", seed=2, samples=2500))
     names = ["q_tilde", "q_cond", "chi1", "back_norm2"] + (["rho"] if inputs == 2 else [])
-    for name in names:
-        for layer in (1, 5, 9):
-            if name == "q_cond" and layer == 0:
-                continue
-            a, b = np.round(reduced[name][:, layer], 10), np.round(dense[name][:, layer], 10)
-            p = stats.ks_2samp(a, b).pvalue
-            assert p > 1e-6, (name, layer + 1, p)
-            if name == "back_norm2":  # a dead layer zeroes the error: compare P(0), then logs
-                assert abs(welch_z(a == 0, b == 0)) < 5, (name, layer + 1)
-                assert abs(welch_z(np.log(a[a > 0]), np.log(b[b > 0]))) < 5, (name, layer + 1)
+    _compare(reduced, dense, names, (1, 5, 9))
 
 
-def test_sampler_comparison_has_power():
-    """The comparison above detects a back-propagation whose per-layer gain is 5% off
-    (a 1.05^9 rescaling at layer 1): |z| > 5 on the log norms."""
-    common = dict(activation=("crelu",), sparsity=(0.7,), q_star=(1.0,), vprime=(0.9,), width=(24,), depth=10,
-                  samples=2500, backward=True)
-    dense = _chunk(Sweep(sampler="dense", seed=2, **common))
-    reduced = _chunk(Sweep(sampler="reduced", seed=1, **common))
+@pytest.mark.gpu
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_gpu_dense_sampler_shares_layer_one_with_the_reduced_one(inputs):
+    """On the GPU, the dense sampler's layer 1 uses the reduced sampler's draws: with one
+    seed both samplers have the same first layer."""
+    from simulate.gpu import simulate_chunk_gpu
+
+    reduced = _run(simulate_chunk_gpu, _agreement_sweep("crelu", inputs, sampler="reduced", seed=1, samples=2500))
+    same = _run(simulate_chunk_gpu, _agreement_sweep("crelu", inputs, sampler="dense", seed=1, samples=2500))
+    np.testing.assert_allclose(same["q_tilde"][:, 0], reduced["q_tilde"][:, 0], rtol=1e-13)
+    np.testing.assert_allclose(same["q_cond"][:, :2], reduced["q_cond"][:, :2], rtol=1e-13)
+
+
+def test_sampler_comparison_has_power(backend):
+    """The comparison detects a back-propagation whose per-layer gain is 5% off (a 1.05^9
+    rescaling at layer 1): |z| > 5 on the log norms, the backend's reduced sampler (20000
+    networks) against the CPU's dense one (5000). The log norms have standard deviation ~3,
+    so the shift is ~9 standard errors: the test fails only if the unshifted |z| exceeds 5
+    (5.7e-7) or ~4 against the shift. (At 2500 networks each, as in the agreement tests
+    above, the same shift is only ~5 standard errors: they do not resolve it reliably.)"""
+    reduced = _run(backend, _agreement_sweep("crelu", 1, sampler="reduced", seed=21, samples=20000))
+    dense = _cpu(_agreement_sweep("crelu", 1, sampler="dense", seed=2, samples=5000))
     r, d = reduced["back_norm2"][:, 0], dense["back_norm2"][:, 0]
     logs_r, logs_d = np.log(r[r > 0]), np.log(d[d > 0])
     assert abs(welch_z(logs_r, logs_d)) < 5
     assert abs(welch_z(logs_r + 9 * np.log(1.05), logs_d)) > 5
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("activation", ["crelu", "relu_tau"])
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_gpu_reduced_sampler_agrees_with_the_cpu_in_distribution(activation, inputs):
+    """GPU (4000 networks) against CPU (2500, another seed): :func:`_compare` of q_tilde,
+    q_cond, chi1, back_norm2 (and rho) at layers 2, 6 and L. At most 21 tests per case, so
+    the false-failure probability is below 2.1e-5 per case."""
+    from simulate.gpu import simulate_chunk_gpu
+
+    gpu = _run(simulate_chunk_gpu, _agreement_sweep(activation, inputs, seed=21, samples=4000))
+    cpu = _cpu(_agreement_sweep(activation, inputs, seed=1, samples=2500))
+    names = ["q_tilde", "q_cond", "chi1", "back_norm2"] + (["rho"] if inputs == 2 else [])
+    _compare(gpu, cpu, names, (1, 5, 9))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    ("activation", "vprime"),
+    [("relu", None), ("st", None), ("cst", 0.8), ("hardshrink", None), ("chardshrink", 0.3), ("sawtooth", 0.8)],
+)
+def test_every_activation_agrees_with_the_cpu_in_distribution(activation, vprime):
+    """Every kernel_code of theory.FAMILIES: KS of q_tilde, q_cond, chi1 and sparsity at
+    layers 2 and 5 (rounded to 10 decimals), GPU (3000 networks) against CPU (2000). 8
+    tests at p < 1e-6: false-failure probability below 8e-6 per activation."""
+    from simulate.gpu import simulate_chunk_gpu
+
+    sparsity = 0.5 if activation == "relu" else 0.7
+    common = dict(activation=(activation,), sparsity=(sparsity,), q_star=(1.3,), width=(20,), depth=5,
+                  vprime=None if vprime is None else (vprime,))
+    gpu = _run(simulate_chunk_gpu, Sweep(seed=5, samples=3000, **common))
+    cpu = _cpu(Sweep(seed=6, samples=2000, **common))
+    _compare(gpu, cpu, ["q_tilde", "q_cond", "chi1", "sparsity"], (1, 4))
+
+
 def test_orthogonal_weights_run_on_the_dense_sampler():
     sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(16,), depth=5, samples=20, sampler="dense", weights="orthogonal")
-    out = _chunk(sweep)
+    out = _cpu(sweep)
     assert np.all(np.isfinite(out["q_tilde"]))
     with pytest.raises(SweepError, match="orthogonal weights need --sampler dense"):
         Sweep(weights="orthogonal")
 
 
-def test_results_do_not_depend_on_chunking_or_threads():
+@pytest.mark.parametrize("sampler", ["reduced", "dense"])
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_results_do_not_depend_on_chunking(backend, sampler, inputs):
+    """Same seed, chunks (0, 23) against (0, 7), (7, 8), (8, 23): the reduced sampler gives
+    identical arrays; the dense one agrees to rounding (cuBLAS may pick another algorithm
+    for another batch count)."""
+    sweep = Sweep(q_star=(1.0, 2.0), vprime=(0.7,), width=(20, 33), depth=6, samples=23, backward=True,
+                  inputs=inputs, sampler=sampler)
+    whole = _run(backend, sweep, config_index=1, width_index=1)
+    parts = [_run(backend, sweep, config_index=1, width_index=1, start=a, stop=b) for a, b in ((0, 7), (7, 8), (8, 23))]
+    assert set(whole) == {"q_tilde", "q_cond", "chi1", "sparsity", "back_norm2", "diverged_layer"} | (
+        {"rho"} if inputs == 2 else set())
+    for name, values in whole.items():
+        joined = np.concatenate([p[name] for p in parts])
+        assert values.dtype == joined.dtype == (np.int32 if name == "diverged_layer" else np.float64)
+        assert values.shape == ((23,) if name == "diverged_layer" else (23, 6))
+        if sampler == "reduced":
+            np.testing.assert_array_equal(values, joined)
+        else:
+            np.testing.assert_allclose(values, joined, rtol=1e-9, atol=1e-300)
+
+
+def test_cpu_results_do_not_depend_on_threads():
     sweep = Sweep(q_star=(1.0, 2.0), vprime=(0.7,), width=(20, 33), depth=6, samples=23, backward=True, inputs=2)
     cfg = sweep.configs()[1]
-    whole = simulate_chunk(sweep, cfg, 33, 0, 23, threads=1)
-    parts = [simulate_chunk(sweep, cfg, 33, a, b, threads=2) for a, b in ((0, 7), (7, 8), (8, 23))]
-    for name, values in whole.items():
-        np.testing.assert_array_equal(values, np.concatenate([p[name] for p in parts]))
+    one, two = (simulate_chunk(sweep, cfg, 33, 0, 23, threads=threads) for threads in (1, 2))
+    for name, values in one.items():
+        np.testing.assert_array_equal(values, two[name])
 
 
-def test_scale_covariance_of_the_simulation():
-    """SPEC.md: with the same seed a q* = 3 network is the q* = 1 network times sqrt(3)."""
+def test_scale_covariance_of_the_simulation(backend):
+    """SPEC.md: the streams are keyed by (seed, width, sample) only, so with the same seed a
+    q* = 3 network is the q* = 1 network times sqrt(3)."""
     base = dict(activation=("crelu",), sparsity=(0.85,), vprime=(0.7,), width=(50,), depth=12, samples=40, seed=5, backward=True)
-    one = _chunk(Sweep(q_star=(1.0,), **base))
-    three = _chunk(Sweep(q_star=(3.0,), **base))
+    one = _run(backend, Sweep(q_star=(1.0,), **base))
+    three = _run(backend, Sweep(q_star=(3.0,), **base))
     assert_scale_covariant(one, three, 3.0)
 
 
-def test_relu_tau_at_the_eoc_diverges_and_is_recorded():
+@pytest.mark.parametrize("sampler", ["reduced", "dense"])
+def test_relu_tau_at_the_eoc_diverges_and_is_recorded(backend, sampler):
     """ReLU_tau at the EoC has V'(q*) = 1 < ... V'' > 0: q grows until it overflows. The
     engine records inf/nan and the layer, and does not crash."""
-    sweep = Sweep(activation=("relu_tau",), sparsity=(0.7,), q_star=(1.0,), vprime=None, width=(16,), depth=3000, samples=6, seed=0)
-    out = _chunk(sweep)
+    sweep = Sweep(activation=("relu_tau",), sparsity=(0.7,), q_star=(1.0,), vprime=None, width=(16,), depth=3000,
+                  samples=6, seed=0, sampler=sampler)
+    out = _run(backend, sweep)
     layers = out["diverged_layer"]
-    assert np.any(layers > 0)
+    assert layers.dtype == np.int32 and np.any(layers > 0)
     for k, layer in enumerate(layers):
         if layer:
             assert np.all(np.isfinite(out["q_cond"][k, : layer - 1]))
             assert not np.isfinite(out["q_cond"][k, layer - 1])
             assert not np.any(np.isfinite(out["q_cond"][k, layer - 1 :]) & (out["q_cond"][k, layer - 1 :] < 1e300))
+
+
+@pytest.mark.skipif(gpu_available(), reason="a CUDA device is available")
+def test_without_a_device_the_gpu_backend_says_why():
+    from simulate.gpu import simulate_chunk_gpu
+
+    sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2)
+    with pytest.raises(GpuUnavailableError, match="CuPy|CUDA device"):
+        simulate_chunk_gpu(sweep, sweep.configs()[0], 10, 0, 2)
+    dense = Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2, sampler="dense", weights="orthogonal")
+    with pytest.raises(NotImplementedError, match="orthogonal"):
+        simulate_chunk_gpu(dense, dense.configs()[0], 10, 0, 2)
+
+
+def test_network_keys_depend_on_seed_width_and_sample_only():
+    """The vectorised keys of the GPU streams are SeedSequence([seed, width, sample]).generate_state(2, uint32)."""
+    keys = network_keys(3, 50, 0, 10)
+    assert keys.dtype == np.uint32 and keys.shape == (10, 2)
+    for seed, width, start in ((3, 50, 0), (2**40 + 1, 300, 10**6), (0, 7, 2**32 - 2)):
+        expected = [np.random.SeedSequence([seed, width, s]).generate_state(2, np.uint32) for s in range(start, start + 5)]
+        np.testing.assert_array_equal(network_keys(seed, width, start, start + 5), expected)
+    np.testing.assert_array_equal(network_keys(3, 50, 4, 7), keys[4:7])
+    assert len({tuple(k) for k in keys}) == 10
+    assert not np.array_equal(network_keys(4, 50, 0, 10), keys)
+    assert not np.array_equal(network_keys(3, 51, 0, 10), keys)
 
 
 def _store_values(path):
@@ -256,21 +392,24 @@ def test_cli_with_toml_config_and_summary(tmp_path, capsys):
     ds = xr.open_zarr(out)
     assert ds.sizes["sample"] == 20 and list(ds.q_star.values) == [1.0, 2.0]
     text = capsys.readouterr().out
-    assert "N(E q_cond - q*)" in text and "q~{1} recursion" in text
+    assert "N(E q_cond - q) +- se" in text and "q~{1}+q~{2}/N" in text
 
 
-def test_width_auto_takes_the_planners_widths(tmp_path):
-    """--width auto: (N, 2N, 4N), N the narrowest width at which every planned claim is in
-    its regime (checked against the planner itself and the regime rule)."""
-    from analysis.expansions import ClaimTheory
-    from analysis.plan import PLANNED
+def test_width_auto_takes_the_regime_widths(tmp_path):
+    """--width auto: (N, 2N, 4N), N the narrowest round width at which every expansion claim
+    of the registry is in its regime (checked against each claim's own expansion)."""
+    from analysis.claims import NextOrder
+    from analysis.plan import planned
     from simulate.depth_sweep import _parser, sweep_from_args
+    from theory.expansion import ConfigurationTheory
 
     sweep = sweep_from_args(_parser().parse_args(["--width", "auto", "--qstar", "1", "--vprime", "0.5", "--depth", "20"]))
     n = sweep.width[0]
     assert sweep.width == (n, 2 * n, 4 * n)
-    theory = ClaimTheory.from_solution(sweep.configs()[0].solution, 20)
-    assert all(theory.expansion(claim).in_regime(n) for claim in PLANNED)
+    theory = ConfigurationTheory.from_solution(sweep.configs()[0].solution, 20)
+    claims = [c for c in planned(theory, backward=False) if not isinstance(c, NextOrder)]  # the papers' claims
+    assert claims and all(claim.expansion(theory).in_regime(n) for claim in claims)
+    assert not all(claim.expansion(theory).in_regime(n // 2) for claim in claims)
 
 
 def test_pending_lists_only_unfinished_chunks(tmp_path):
@@ -282,7 +421,11 @@ def test_pending_lists_only_unfinished_chunks(tmp_path):
 def test_streaming_moments_equal_the_full_store(tmp_path):
     """A --keep store (first K raw, per-chunk moments of all) gives the statistics of the
     full store to rounding, whatever its chunking, and keeps the first K networks bit for bit."""
-    from simulate.summary import layer_statistics
+    from analysis.estimators import moments
+
+    def layer_statistics(ds, name):
+        m = moments(ds, name).isel(config=0, width=0)
+        return {k: m[k].values for k in m.data_vars}
 
     kw = dict(q_star=(1.0,), vprime=(0.9,), width=(15,), depth=8, samples=57, seed=4)
     full = xr.open_zarr(run(Sweep(chunk=57, **kw), tmp_path / "full.zarr", progress=False))
@@ -291,6 +434,6 @@ def test_streaming_moments_equal_the_full_store(tmp_path):
         assert kept.sizes["sample"] == 6
         np.testing.assert_array_equal(kept.q_tilde.values, full.q_tilde.values[:, :, :6])
         for name in ("q_cond", "q_tilde", "chi1", "log_prod_chi1"):
-            a, b = layer_statistics(full, name, 0, 0), layer_statistics(kept, name, 0, 0)
+            a, b = layer_statistics(full, name), layer_statistics(kept, name)
             for stat in ("count", "mean", "var", "skewness", "kurtosis"):
                 np.testing.assert_allclose(b[stat], a[stat], rtol=1e-10, atol=1e-12, err_msg=f"{name} {stat}")

@@ -2,6 +2,7 @@
 
     python -m theory eoc --activation crelu --sparsity 0.85 --qstar 1 --vprime 0.7 [--json]
     python -m theory products --activation crelu --sparsity 0.85 --qstar 1 --vprime 0.7 --width 300 --depth 100 [--json]
+    python -m theory correlation --activation crelu --sparsity 0.85 --qstar 1 --vprime 0.7 --rho0 0.5 --width 1000 --depth 50 [--json]
     python -m theory table
 """
 
@@ -12,6 +13,7 @@ import json
 import sys
 
 from theory.activations import FAMILIES
+from theory.correlation import ZETA_MAX, correlation_record
 from theory.eoc import EoCError, solve_eoc
 from theory.products import SOURCES, products_record
 from theory.tables import TABLES, compare_table, format_table
@@ -45,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     products.add_argument("--depth", type=int, required=True, help="depth L (>= 2)")
     products.add_argument("--k", type=float, default=10.0, metavar="K", help="Definition 2.1 band: prod chi1 in [1/K, K] (default 10)")
 
+    corr = sub.add_parser("correlation", help="O(1/N) mean and spread of the correlation of two inputs, per layer")
+    _network_arguments(corr)
+    corr.add_argument("--rho0", type=float, default=0.5,
+                      help="layer-1 correlation of the two inputs in (-1, 1) (default 0.5)")
+    corr.add_argument("--width", type=int, required=True, help="width N of every layer (>= 2)")
+    corr.add_argument("--depth", type=int, required=True, help="depth L (>= 2)")
+
     sub.add_parser("table", help="published theory columns beside their computation")
     return parser
 
@@ -67,12 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "products":
             _check_products(args)
+        if args.command == "correlation":
+            _check_correlation(args)
         sol = solve_eoc(args.activation, args.sparsity, args.qstar, vprime=args.vprime, m=args.m)
     except EoCError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.command == "products":
         return _print_products(sol, args)
+    if args.command == "correlation":
+        return _print_correlation(sol, args)
     record = sol.as_dict()
     if args.json:
         print(json.dumps(record))
@@ -95,6 +108,39 @@ def _check_products(args) -> None:
         raise EoCError(f"--depth must be an integer >= 2, got {args.depth}")
     if not args.k > 1.0:
         raise EoCError(f"--k must be > 1, got {args.k:g}")
+
+
+def _check_correlation(args) -> None:
+    if not -1.0 < args.rho0 < 1.0:
+        raise EoCError(f"--rho0 must lie in (-1, 1), got {args.rho0:g}")
+    if args.width < 2:
+        raise EoCError(f"--width must be an integer >= 2, got {args.width}")
+    if args.depth < 2:
+        raise EoCError(f"--depth must be an integer >= 2, got {args.depth}")
+
+
+def _print_correlation(sol, args) -> int:
+    record = correlation_record(sol, args.rho0, args.width, args.depth)
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    n = args.width
+    print(f"correlation of two inputs: {sol.activation_name}, s = {sol.sparsity:g}, q* = {sol.q_star:g}, "
+          f"V'(q*) = {float(sol.vprime):.6g}, rho0 = {args.rho0:g}, N = {n}, L = {args.depth}")
+    print(f"  E rho = rho_inf + shift/N + O(1/N^2); sd rho = sqrt(N Var rho / N); zeta = sd rho / min(1 - rho_inf, "
+          f"1 + rho_inf), in the regime when zeta <= {ZETA_MAX:g}")
+    print(f"  {'layer':>5} {'rho_inf':>12} {'1 - rho_inf':>11} {'shift':>10} {'shift/N':>11} {'E rho':>12} "
+          f"{'sd rho':>10} {'zeta':>7}")
+    for i, layer in enumerate(record["layer"]):
+        mark = "" if record["in_regime"][i] else "  outside regime"
+        print(f"  {layer:>5d} {record['rho_inf'][i]:>12.8f} {record['gap'][i]:>11.4e} {record['shift'][i]:>10.5f} "
+              f"{record['shift'][i] / n:>+11.3e} {record['mean'][i]:>12.8f} {record['sd'][i]:>10.3e} "
+              f"{record['zeta'][i]:>7.3f}{mark}")
+    first = record["first_layer_outside_regime"]
+    if first is not None:
+        print(f"  caution: from layer {first} the spread of rho is more than {ZETA_MAX:g} of 1 - rho_inf: "
+              "the O(1/N) expansion does not hold there (theory.correlation)")
+    return 0
 
 
 def _print_products(sol, args) -> int:

@@ -26,7 +26,7 @@ from scipy.optimize import elementwise
 
 from theory.quadrature import gaussian_expect
 
-KINDS = ("phi2", "phi4", "dphi2", "dphi4")
+KINDS = ("phi2", "phi4", "dphi2", "dphi4", "dphi2phi2")
 
 
 def _sf(x):
@@ -120,7 +120,8 @@ class Activation:
 
     # -- Gaussian averages -------------------------------------------------------
     def expect(self, kind: str, q, dq: int = 0, method: str = "auto"):
-        """``d^dq/dq^dq <g>_q`` for ``g`` named by ``kind`` (``phi2, phi4, dphi2, dphi4``).
+        """``d^dq/dq^dq <g>_q`` for ``g`` named by ``kind`` (``phi2, phi4, dphi2, dphi4``, and
+        ``dphi2phi2`` for ``phi'^2 phi^2``).
 
         ``method="auto"`` uses the family's closed form where it has one and the
         generic quadrature otherwise; ``method="quadrature"`` forces the latter.
@@ -158,10 +159,17 @@ class Activation:
         return None
 
     def _quadrature(self, kind, dq, q):
-        power = 4 if kind.endswith("4") else 2
-        base = self._dphi if kind.startswith("d") else self._phi
+        if kind == "dphi2phi2":
+            def integrand(x, **p):
+                return (self._dphi(x, **p) * self._phi(x, **p)) ** 2
+        else:
+            power = 4 if kind.endswith("4") else 2
+            base = self._dphi if kind.startswith("d") else self._phi
+
+            def integrand(x, **p):
+                return base(x, **p) ** power
         (avg,) = gaussian_expect(
-            [lambda x, **p: base(x, **p) ** power],
+            [integrand],
             self.kinks,
             params=self.params,
             std=np.sqrt(q),
@@ -246,7 +254,8 @@ class ShiftedReLU(Activation):
     Closed forms with ``a = tau / sqrt(q)``: ``<phi^2>_q = q K_2(a)``,
     ``<phi^4>_q = q^2 K_4(a)``, ``<phi'^2>_q = <phi'^4>_q = P(z > a)``,
     ``d<phi^2>/dq = P(z > a)`` (so ``V' = chi_1``, ICLR Table 1),
-    ``d^2<phi^2>/dq^2 = d<phi'^2>/dq = a phi(a) / (2q)`` (``V'' > 0`` for ``tau > 0``).
+    ``d^2<phi^2>/dq^2 = d<phi'^2>/dq = a phi(a) / (2q)`` (``V'' > 0`` for ``tau > 0``);
+    ``phi'^2 phi^2 = phi^2``.
     """
 
     name = "relu_tau"
@@ -272,7 +281,7 @@ class ShiftedReLU(Activation):
         a = tau / np.sqrt(q)
         if kind in ("dphi2", "dphi4"):
             return (_sf(a), a * _pdf(a) / (2 * q), None)[dq]
-        if kind == "phi2":
+        if kind in ("phi2", "dphi2phi2"):
             return (q * _partial_moments(a, np.inf)[2], _sf(a), a * _pdf(a) / (2 * q))[dq]
         return q**2 * _partial_moments(a, np.inf)[4] if dq == 0 else None
 
@@ -317,7 +326,8 @@ class ClippedReLU(Activation):
     ``<phi'^2>_q = P(a<z<b)`` (eq. 15 over ``sigma_w^2``);
     ``d<phi^2>/dq = P(a<z<b) - c phi(b)`` (eq. 7 / 23);
     ``d^2<phi^2>/dq^2 = [a phi(a) - b phi(b) + c (1 - b^2) phi(b)] / (2q)`` (eq. 8 / 32);
-    ``d<phi'^2>/dq = [a phi(a) - b phi(b)] / (2q)`` (eq. 16 / 33).
+    ``d<phi'^2>/dq = [a phi(a) - b phi(b)] / (2q)`` (eq. 16 / 33);
+    ``<phi'^2 phi^2>_q = q K_2(a,b)`` (the linear region only).
     """
 
     name = "crelu"
@@ -346,6 +356,8 @@ class ClippedReLU(Activation):
         if kind in ("dphi2", "dphi4"):
             return (_partial_moments(a, b)[0], (a * pa - b * pb) / (2 * q), None)[dq]
         k = _partial_moments(a, b)
+        if kind == "dphi2phi2":
+            return q * k[2] if dq == 0 else None
         if kind == "phi2":
             return (
                 q * (k[2] + c**2 * _sf(b)),

@@ -2,7 +2,8 @@
 
 * variance map ``V(q) = sigma_w^2 <phi^2>_q + sigma_b^2`` (eq. 3) and its derivatives;
 * ``chi_1(q) = sigma_w^2 <phi'^2>_q`` (eqs. 5-6) and ``chi_1'(q)``;
-* the correlation map ``R(rho)`` (eq. 4), a two-dimensional Gaussian integral;
+* the correlation map ``R(rho)`` (eq. 4), a two-dimensional Gaussian integral
+  (:mod:`theory.kernel_map`, exact also in ``1 - R``);
 * the fixed points of ``V`` in a range with their stability (``|V'(q)| < 1``), which
   finds the bifurcations of ICLR 2024 Fig. 4 and arXiv Fig. 2.
 """
@@ -15,6 +16,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from theory.activations import Activation
+from theory.kernel_map import KernelMap
 from theory.quadrature import gaussian_expect
 
 
@@ -75,15 +77,34 @@ class VarianceMap:
         """Correlation map ``R(rho)`` at equal input variances ``q`` (arXiv eq. 4).
 
         ``R(rho) = (sigma_w^2 E[phi(u_1) phi(u_2)] + sigma_b^2) / q`` with
-        ``u_1 = sqrt(q) z_1``, ``u_2 = sqrt(q)(rho z_1 + sqrt(1 - rho^2) z_2)``. The inner
-        average over ``z_2`` is the generic quadrature at mean ``sqrt(q) rho z_1`` and
-        standard deviation ``sqrt(q (1 - rho^2))`` (kinks moved accordingly); the outer
-        one integrates that against ``phi(u_1)``. At ``rho = 1`` it is ``V(q)/q``.
+        ``u_1 = sqrt(q) z_1``, ``u_2 = sqrt(q)(rho z_1 + sqrt(1 - rho^2) z_2)``. At ``rho = 1``
+        it is ``V(q)/q``.
+
+        Computed by the exact two-input kernel map (:class:`theory.kernel_map.KernelMap`):
+        closed forms through the bivariate normal, and near the diagonal
+        (``1 - rho <= 0.1``) ``R = (V(q) - Delta)/q`` with the deficit
+        ``Delta = (sigma_w^2/2) E[(phi(u_1) - phi(u_2))^2]`` integrated directly, so that
+        ``1 - R`` keeps ``~1e-15`` relative accuracy down to ``1 - rho = 1e-8`` (up to the
+        rounding of ``R`` itself near 1; ``KernelMap.one_minus_R`` returns ``1 - R``).
+        Activations that are not continuous and piecewise linear, or maps with array
+        parameters, use the nested kink-splitting quadrature, which loses digits of
+        ``1 - R`` as ``rho -> 1``.
         """
         rho = float(rho)
         q = float(q)
         if not -1.0 <= rho <= 1.0:
             raise ValueError("rho must lie in [-1, 1]")
+        try:
+            kmap = KernelMap.from_variance_map(self)
+            kmap.ramps  # noqa: B018 -- raises for a family without the piecewise-linear form
+        except (ValueError, TypeError):
+            return self._R_nested(rho, q)
+        return float(kmap.F_gap(q, q, 1.0 - rho)[1]) / q
+
+    def _R_nested(self, rho: float, q: float):
+        """``R(rho)`` by nested kink-splitting quadrature (any activation): the inner
+        average over ``z_2`` at mean ``sqrt(q) rho z_1`` and standard deviation
+        ``sqrt(q (1 - rho^2))``, the outer one against ``phi(u_1)``."""
         act = self.activation
         if abs(rho) == 1.0:
             (cross,) = gaussian_expect(

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from analysis.expansions import ClaimTheory
-from analysis.verdicts import RHO_MAX
+from theory.expansion import RHO_MAX, ConfigurationTheory
 from theory import solve_eoc
 from theory.products import SOURCES, log_prod_chi1_moments, stable_fraction
 
@@ -122,7 +121,7 @@ def store_points(ds, k: float = K) -> list[SimulatedPoint]:
     """The measured Definition 2.1 fraction of every configuration (``V' < 1``, one per
     ``q*`` class) and width of a store, at its last layer."""
     from analysis.estimators import log_prod_chi1
-    from analysis.sweep import solution_of
+    from analysis.sweep import theories_of
 
     points, seen = [], set()
     depth = ds.sizes["layer"]
@@ -131,7 +130,7 @@ def store_points(ds, k: float = K) -> list[SimulatedPoint]:
         if not float(ds.vprime[ci]) < 1.0 or key in seen:
             continue
         seen.add(key)
-        theory = ClaimTheory.from_solution(solution_of(ds, ci), depth)
+        theory = theories_of(ds)[ci]
         for wi, width in enumerate(ds.width.values):
             x = log_prod_chi1(ds.isel(config=ci, width=wi, sample=slice(0, 100_000))).sel(layer=depth).values
             frac = float(np.mean(np.abs(np.nan_to_num(x, nan=np.inf)) <= np.log(k)))
@@ -152,7 +151,7 @@ def simulate_points(activation="crelu", sparsities=SPARSITIES, vprimes=(0.3, 0.5
         for v in vprimes:
             sol = solve_eoc(activation, s, 1.0, vprime=v)
             config = NetworkConfig(activation, s, 1.0, v, None, sol)
-            theory = ClaimTheory.from_solution(sol, depth)
+            theory = ConfigurationTheory.from_solution(sol, depth)
             for n in widths:
                 sweep = Sweep(activation=(activation,), sparsity=(s,), q_star=(1.0,), vprime=(v,), width=(n,),
                               depth=depth, samples=samples, seed=seed)

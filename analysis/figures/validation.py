@@ -12,8 +12,7 @@ from matplotlib.figure import Figure
 
 from analysis.claims import config_label, scale_classes
 from analysis.estimators import divergence_curve, log_prod_chi1, moments, nlo_coefficient, percentiles, scaled_variance
-from analysis.expansions import ClaimTheory
-from analysis.sweep import solution_of
+from analysis.sweep import theories_of
 
 
 def _label(ds, ci) -> str:
@@ -162,7 +161,7 @@ def gradient_vs_product(ds, width_index: int = -1, max_panels: int = 6, max_samp
             y = np.log(sub.back_norm2.values[:, 0])
         ok = np.isfinite(x) & np.isfinite(y)
         ax.plot(x[ok], y[ok], ".", ms=2, alpha=0.4)
-        back = ClaimTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]).back
+        back = theories_of(ds)[ci].back
         shift = (back.gradient_drift + back.conditioning) / width
         span = np.array([x[ok].min(), x[ok].max()]) if ok.any() else np.array([0.0, 1.0])
         ax.plot(span, span + shift, "k-", lw=1, label=f"y = x {shift:+.3g} (theory)")

@@ -1,5 +1,5 @@
 // gpu/cuda/sparse_gemv.cu: fused sparse GEMV over W^T (n x m row-major); the design,
-// the host-side constants and the kernel names are in gpu/cuda_source.py.
+// the host-side constants and the kernel names are in gpu/gemv.py.
 // arXiv 2602.05779, App. F.
 #if !defined(SG_BLOCK) || !defined(SG_CHUNK) || !defined(SG_MIN_BLOCKS)
 #error "SG_BLOCK, SG_CHUNK and SG_MIN_BLOCKS must be defined by the host (-D)"

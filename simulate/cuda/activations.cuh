@@ -1,7 +1,7 @@
 // simulate/cuda/activations.cuh: phi and phi' of every activation family, selected by
-// the family's kernel_code. The ACT_* codes are not written here: they are #defines
+// the family's kernel_code. The ACT_* codes are not written here: they are -D definitions
 // generated from theory.activations.FAMILIES (each class's kernel_code) by
-// simulate/gpu_kernels.py and prepended to the source, so the codes exist in one place.
+// simulate/gpu_kernels.py, so the codes exist in one place.
 // Families sharing a code (relu, relu_tau) share a formula.
 #ifndef SIM_ACTIVATIONS_CUH
 #define SIM_ACTIVATIONS_CUH

@@ -1,10 +1,10 @@
 // simulate/cuda/samplers.cu: the reduced and dense samplers of the depth sweep, float64
 // (host code: simulate/gpu.py; loading and launch wrappers: simulate/gpu_kernels.py).
 // Compiles under NVRTC (CuPy) and nvcc alike: no system #include, only built-in math and
-// the headers beside this file, which gpu/cuda_module.py inlines. Generated in Python and
-// prepended as #defines (simulate.gpu_kernels.generated_defines): the P_* purposes of the
-// Philox streams (PURPOSES) and the ACT_* activation codes (theory.activations.FAMILIES).
-// SIM_MAX_THREADS comes as -D (simulate.gpu_kernels.compile_options).
+// the headers beside this file (found through the include path that gpu/cuda_module.py
+// gives). Defined in Python and passed as -D (simulate.gpu_kernels.compile_options): the
+// P_* purposes of the Philox streams (PURPOSES), the ACT_* activation codes
+// (theory.activations.FAMILIES) and SIM_MAX_THREADS.
 #ifndef SIM_MAX_THREADS
 #define SIM_MAX_THREADS 256
 #endif

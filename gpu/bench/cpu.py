@@ -12,10 +12,10 @@ import platform
 
 import numpy as np
 
+from gpu.bench.table3 import table3_cells
+from gpu.bench.timing import cpu_median_per_call, rotation_copies, rounded_inner
 from gpu.layout import pack_weights
 from gpu.reference import sparse_gemv_reference
-from gpu.table3 import table3_cells
-from gpu.timing import cpu_median_per_call, rotation_copies, rounded_inner
 
 WARMUP = 3
 MIN_INNER = 4

@@ -1,9 +1,11 @@
-"""Timing helpers for the benchmark: CUDA events on the GPU, perf_counter on the CPU.
+"""Timing for the benchmark: ``cupyx.profiler.benchmark`` (CUDA events around each
+repetition) on the GPU, ``time.perf_counter`` on the CPU.
 
-Every timed function takes the call number ``i`` so that callers can rotate
-through several independent input copies (``i % copies``) and keep caches
-from flattering the result.
+Every timed function takes the call number ``i`` so that callers can rotate through
+several independent input copies (``i % copies``) and keep caches from flattering the
+result.
 """
+import itertools
 import statistics
 import time
 
@@ -25,20 +27,20 @@ def rounded_inner(copies: int, at_least: int) -> int:
     return copies * -(-at_least // copies)
 
 
-def gpu_median_per_call(cupy, fn, *, reps: int, inner: int, warmup: int) -> float:
-    """Median over ``reps`` CUDA-event timings of ``inner`` back-to-back calls, seconds per call."""
-    for i in range(warmup):
-        fn(i)
-    start, end = cupy.cuda.Event(), cupy.cuda.Event()
-    samples = []
-    for _ in range(reps):
-        start.record()
-        for i in range(inner):
-            fn(i)
-        end.record()
-        end.synchronize()
-        samples.append(cupy.cuda.get_elapsed_time(start, end) * 1e-3 / inner)
-    return statistics.median(samples)
+def gpu_median_per_call(fn, *, reps: int, inner: int, warmup: int) -> float:
+    """Median over ``reps`` repetitions of ``inner`` back-to-back calls, timed on the current
+    device by ``cupyx.profiler.benchmark`` (after at least ``warmup`` untimed calls), in
+    seconds per call."""
+    from cupyx.profiler import benchmark
+
+    calls = itertools.count()
+
+    def repetition():
+        for _ in range(inner):
+            fn(next(calls))
+
+    result = benchmark(repetition, n_repeat=reps, n_warmup=-(-warmup // inner))
+    return statistics.median(result.gpu_times[0]) / inner
 
 
 def cpu_median_per_call(fn, *, reps: int, inner: int, warmup: int) -> float:
@@ -59,6 +61,6 @@ def copy_bandwidth(cupy, nbytes: int, *, reps: int) -> float:
     src = cupy.ones(nbytes, dtype=cupy.uint8)
     dst = cupy.empty_like(src)
     seconds = gpu_median_per_call(
-        cupy, lambda i: dst.data.copy_from_device_async(src.data, nbytes), reps=reps, inner=4, warmup=2
+        lambda i: dst.data.copy_from_device_async(src.data, nbytes), reps=reps, inner=4, warmup=2
     )
     return 2.0 * nbytes / seconds

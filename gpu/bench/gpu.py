@@ -3,28 +3,27 @@
 For each cell (m, n, B, s): dense cuBLAS (``W @ x`` on row-major W, the
 paper's baseline), the fused sparse kernel, the dispatched call, and the
 gather-then-dense baseline ``W[:, idx] @ x[idx]`` (index search included),
-each timed with CUDA events after warm-up as the median of many
-repetitions, rotating through independent W/x copies whose active rows
-alone cover the L2 cache several times (up to a copy and memory cap, so
-the smallest Table 3 shapes still fit in L2).  Also the achieved bandwidth
+each timed with CUDA events (``cupyx.profiler.benchmark``) after warm-up as
+the median of many repetitions, rotating through independent W/x copies
+whose active rows alone cover the L2 cache several times (up to a copy and
+memory cap, so the smallest Table 3 shapes still fit in L2).  Also the achieved bandwidth
 as a fraction of the measured device-to-device copy bandwidth, and the
 energy fraction (sparse / dense energy per call) from NVML's total-energy
 counter.
 """
 import numpy as np
 
-from gpu.device import device_model, l2_cache_bytes
-from gpu.dispatch import choose_path
-from gpu.energy import EnergyMeter
-from gpu.gemv import SparseGemv
-from gpu.table3 import (
+from gpu.bench.energy import EnergyMeter
+from gpu.bench.table3 import (
     DISPATCH_TOLERANCE,
     LARGE_N,
     published,
     table3_cells,
     traffic_target,
 )
-from gpu.timing import copy_bandwidth, gpu_median_per_call, rotation_copies, rounded_inner
+from gpu.bench.timing import copy_bandwidth, gpu_median_per_call, rotation_copies, rounded_inner
+from gpu.dispatch import choose_path
+from gpu.gemv import SparseGemv, device_model
 
 WARMUP = 20
 #: Calls per timed repetition (rounded up to whole rotations of the copies).
@@ -120,7 +119,7 @@ def _measure(cupy, ctx, section, m, n, batch, s, reps):
         errors[name] = _max_rel_err(cupy, y, y_dense, w0, x0)
 
     inner = rounded_inner(copies, MIN_INNER)
-    t = {k: gpu_median_per_call(cupy, f, reps=reps, inner=inner, warmup=WARMUP) for k, f in fns.items()}
+    t = {k: gpu_median_per_call(f, reps=reps, inner=inner, warmup=WARMUP) for k, f in fns.items()}
     energy_fraction = None
     meter = ctx["meter"]
     if meter.available:
@@ -168,7 +167,7 @@ def run_gpu(cupy, *, quick: bool, reps: int, progress) -> dict:
     device = cupy.cuda.Device()
     ctx = {
         "model": device_model(device.id),
-        "l2_bytes": l2_cache_bytes(device.id),
+        "l2_bytes": device.attributes["L2CacheSize"],
         "copy_bw": copy_bandwidth(cupy, COPY_BYTES[quick], reps=max(5, reps // 10)),
         "meter": EnergyMeter(device.pci_bus_id),
         "energy_window_s": ENERGY_WINDOW_S[quick],

@@ -20,7 +20,7 @@ import json
 import sys
 
 from gpu.backend import GpuUnavailableError, require_cupy
-from gpu.table3 import published
+from gpu.bench.table3 import published
 
 DEFAULT_REPS = {"gpu": (200, 30), "cpu": (20, 5)}  # (full, --quick)
 
@@ -117,11 +117,11 @@ def main(argv=None) -> int:
         print(line(row), flush=True)
 
     if cupy is None:
-        from gpu.bench_cpu import run_cpu
+        from gpu.bench.cpu import run_cpu
 
         result = run_cpu(quick=args.quick, reps=reps, progress=progress)
     else:
-        from gpu.bench_gpu import run_gpu
+        from gpu.bench.gpu import run_gpu
 
         result = run_gpu(cupy, quick=args.quick, reps=reps, progress=progress)
     result["date"] = datetime.datetime.now().isoformat(timespec="seconds")

@@ -1,0 +1,377 @@
+"""What each claim is judged by: its prediction, null, next order and regime, per configuration.
+
+The finite-width theory of a configuration at depth ``L`` is computed once
+(:class:`ConfigurationTheory`, from its :class:`theory.EoCSolution`): the papers'
+recursions (:mod:`theory.finite_width`), their next order (:mod:`theory.next_order`) and
+the distribution of ``prod chi1`` (:mod:`theory.products`), with the slopes the exact
+companions of :mod:`theory.companions` are built from. Each claim's expansion is one of
+its methods, returning an :class:`Expansion`; the claims of :mod:`analysis.claims`, the
+planner and ``depth_sweep --width auto`` all read them from here.
+
+The regime
+----------
+A claim compares a width-scaled estimate ``Y_N`` with ``Y_N = P + c/N + O(N^-2)``: ``P``
+the ``O(1/N)`` prediction, ``c`` its next order. With ``rho = |c| / (N |P - null|)`` (the
+next order relative to the effect tested) and ``beta/N`` the expansion parameter of what
+the claim is built on (the ``q_cond`` chain's ``max |r2/r| / N``: a claim cannot converge
+faster than its ingredients), the order after ``c/N`` is estimated as
+``ORDER_GROWTH |P - null| rho max(rho, beta/N)``: the geometric continuation of the series,
+times :data:`ORDER_GROWTH` because the coefficients of these expansions grow factorially
+(the ``k``-th term of ``E log(1 + u)`` for a binomial count goes as ``(k - 1)! (c2/N)^(k-1)``;
+measured on the ``q_cond`` chain of CST at ``s = 0.6``, ``V' = 0.5``: ``q~{1}, q~{2}, q~{3}
+= -0.200, 0.406, -1.66``, so ``q~{3} = 2.0 q~{2}^2/q~{1}``). Where ``c`` is derived
+(``next_derived``), the prediction at width ``N`` is ``P + c/N`` and the width is in the
+regime when that order left out is at most :data:`RHO_MAX` of the effect and the
+ingredients are in theirs, ``(beta/N)^2 <= RHO_MAX``; otherwise the prediction is ``P``
+and the order left out is ``rho`` itself (and ``beta/N <= RHO_MAX``). A floor (a width
+below which no order of the expansion holds, e.g. fewer than
+:data:`theory.products.MIN_ACTIVE_UNITS` units carrying the gradient per layer for the
+claims on ``log chi1``, whose expansion in ``c2/N`` is that of a binomial count) comes
+on top. The budget at a width is the order left out with its geometric tail.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theory.eoc import EoCSolution
+from theory.finite_width import log_chi1_drift
+from theory.maps import VarianceMap
+from theory.next_order import dead_gradient_probability, log_chi1_law, log_chi1_next_order, next_order_recursion
+from theory.products import MIN_ACTIVE_UNITS, BackNormMoments, LogProductMoments, back_norm2_moments, log_prod_chi1_moments
+
+#: largest order left out, relative to the effect tested, at which a width enters a verdict
+RHO_MAX = 0.1
+#: the order after a derived next order, over its geometric continuation (module docstring)
+ORDER_GROWTH = 2.0
+#: largest expected fraction of networks with a layer that passes no gradient (their
+#: ``log chi1`` is ``-inf``; the survivors' moments are then biased by no more than this)
+MAX_DEAD = 1e-3
+#: relaxation lengths ``1/(1 - V'^2)`` that layer ``L/2`` must lie beyond for the spread of
+#: ``log q_cond`` to have saturated there (the transient left is ``V'^(2 L/2)``, below 1%)
+RELAXATION_LENGTHS = 5.0
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """``Y_N = prediction + next / N + O(N^-2)`` for a claim whose effect is ``prediction - null``.
+
+    Parameters
+    ----------
+    prediction, null
+        The ``O(1/N)`` prediction ``P`` and the value the measurement would have without the
+        effect claimed.
+    next
+        The next-order coefficient ``c``.
+    floor, floor_reason
+        A width below which the expansion fails for a reason no order of it sees (e.g.
+        layers that pass no gradient for ``log chi1``).
+    next_derived
+        ``c`` is derived (then the prediction at width ``N`` includes it and the regime is
+        set by the order after it); ``False``: ``c`` is an estimate that only sets the regime.
+    background
+        ``beta``: the expansion parameter ``beta/N`` of what the claim is built on.
+
+    Examples
+    --------
+    >>> e = Expansion(prediction=1.0, null=0.0, next=50.0)
+    >>> round(e.rho(100), 3), e.in_regime(100), round(e.at(100), 3), e.min_width()
+    (0.5, False, 1.5, 224)
+    """
+
+    prediction: float
+    null: float
+    next: float
+    floor: int = 2
+    floor_reason: str = ""
+    next_derived: bool = True
+    background: float = 0.0
+
+    @property
+    def gap(self) -> float:
+        """The effect tested, ``|P - null|``."""
+        return abs(self.prediction - self.null)
+
+    @property
+    def order(self) -> int:
+        """The power of ``rho`` of the first order left out (2 with the next order derived)."""
+        return 2 if self.next_derived else 1
+
+    def rho(self, width) -> float:
+        """The next order relative to the effect at ``width`` (``inf`` when the effect is zero)."""
+        if self.gap == 0.0:
+            return math.inf
+        return abs(self.next) / (float(width) * self.gap)
+
+    def at(self, width) -> float:
+        """The prediction at ``width``: ``P + c/N`` where ``c`` is derived, else ``P``."""
+        return self.prediction + (self.next / float(width) if self.next_derived else 0.0)
+
+    def _ratio(self, width) -> float:
+        """The largest expansion parameter at ``width``: ``max(rho, beta/N)``."""
+        return max(self.rho(width), self.background / float(width))
+
+    def left_out(self, width) -> float:
+        """The order left out at ``width``, relative to the effect (module docstring)."""
+        rho = self.rho(width)
+        return ORDER_GROWTH * rho * self._ratio(width) if self.next_derived else rho
+
+    def in_regime(self, width) -> bool:
+        return (width >= self.floor and self.left_out(width) <= RHO_MAX
+                and (self.background / float(width)) ** self.order <= RHO_MAX)
+
+    def min_width(self) -> int:
+        """The smallest width in the regime."""
+        if self.gap == 0.0:
+            return self.floor
+        limit = RHO_MAX ** (1.0 / self.order)
+        own = math.ceil(abs(self.next) / (limit * self.gap))
+        if self.next_derived:
+            # ORDER_GROWTH rho max(rho, beta/N) <= RHO_MAX with rho = |c|/(N gap)
+            own = math.ceil(math.sqrt(ORDER_GROWTH * abs(self.next) * max(abs(self.next) / self.gap, self.background)
+                                      / (RHO_MAX * self.gap)))
+        return max(self.floor, own, math.ceil(self.background / limit))
+
+    def outside_reason(self, width) -> str:
+        """Why ``width`` is not in the regime, and which width is."""
+        if width < self.floor:
+            why = f"{self.floor_reason} below N = {self.floor}"
+        elif (self.background / float(width)) ** self.order > RHO_MAX:
+            why = (f"the q_cond chain it is built on is outside its own regime at N = {width} "
+                   f"(max |r2/r|/N = {self.background / width:.2g})")
+        else:
+            left = "order after the next" if self.next_derived else "next order"
+            why = f"{left} / effect = {self.left_out(width):.2g} at N = {width} (needs <= {RHO_MAX:g})"
+        return f"{why}: width N >= {self.min_width()} qualifies"
+
+    def budget(self, width) -> float:
+        """The order left out at ``width`` with its geometric tail."""
+        ratio = self._ratio(width)
+        return self.gap * self.left_out(width) / (1.0 - ratio) if ratio < 1.0 else math.inf
+
+    def next_order_claim(self) -> "Expansion":
+        """The expansion of the next order itself, ``N (Y_N - P) -> c``: its own next order
+        (not derived) estimated as ``ORDER_GROWTH c max(rho, beta/N)`` times ``N`` (the order
+        after of :meth:`left_out`), so its regime is ``ORDER_GROWTH max(rho, beta/N) <= RHO_MAX``."""
+        after = ORDER_GROWTH * abs(self.next) * max(abs(self.next) / self.gap, self.background) if self.gap else math.inf
+        return Expansion(self.next, 0.0, after, self.floor, self.floor_reason, next_derived=False,
+                         background=self.background)
+
+
+def stationary_start(q1_theory: np.ndarray, tolerance: float = 0.05) -> int:
+    """First layer (1-based, at least 3) from which ``q~{1}`` stays within ``tolerance``
+    of its value at the last layer.
+
+    Examples
+    --------
+    >>> stationary_start(np.array([0.0, 0.5, 0.9, 0.99, 1.0, 1.0]))
+    4
+    """
+    q1 = np.asarray(q1_theory, float)
+    far = np.abs(q1 - q1[-1]) > tolerance * abs(q1[-1])
+    return max(3, int(np.flatnonzero(far)[-1]) + 2 if far.any() else 1)
+
+
+@dataclass(frozen=True)
+class ConfigurationTheory:
+    """The per-layer finite-width theory of one configuration at depth ``L``.
+
+    ``solution``: the configuration's EoC solution (solved once, by the caller). Arrays
+    over layers ``1..L`` along the trajectory ``q`` started at ``q*``: ``q1, r``
+    (arXiv eqs. 12-13), ``q2, r2, kappa3`` (:mod:`theory.next_order`); ``a, b`` the chain's
+    slopes ``V'(q), V''(q)``; ``g, g2`` the first two derivatives of ``log chi_1`` at ``q``;
+    ``lead, coef, coef2`` the orders of ``E log chi1`` per layer; ``bound`` Theorem 2.1's bound
+    on ``|q~{1}|`` (:func:`theory.nlo_bound`, NaN outside ``0 < V' < 1``); ``products`` and ``back``
+    the moments of ``log prod chi1`` and of the back-propagated norm (:mod:`theory.products`).
+
+    Examples
+    --------
+    >>> from theory import solve_eoc
+    >>> t = ConfigurationTheory.from_solution(solve_eoc("crelu", 0.85, 1.0, vprime=0.5), depth=100)
+    >>> e = t.q1_stationary()
+    >>> round(e.prediction, 4), e.in_regime(1000)
+    (-0.2617, True)
+    """
+
+    solution: EoCSolution = field(repr=False)
+    vprime: float
+    q: np.ndarray
+    q1: np.ndarray
+    r: np.ndarray
+    q2: np.ndarray
+    r2: np.ndarray
+    kappa3: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    g: np.ndarray
+    g2: np.ndarray
+    lead: np.ndarray
+    coef: np.ndarray
+    coef2: np.ndarray
+    p_dead: float
+    bound: float
+    products: LogProductMoments = field(repr=False)
+    back: BackNormMoments = field(repr=False)
+
+    @classmethod
+    def from_solution(cls, sol: EoCSolution, depth: int) -> "ConfigurationTheory":
+        """Everything at once from the configuration's EoC solution (nothing re-solved)."""
+        vmap = sol.variance_map
+        q = vmap.trajectory(float(sol.q_star), depth)
+        nxt = next_order_recursion(vmap, q)
+        lead, coef = log_chi1_drift(vmap, q)
+        dlog = log_chi1_law(vmap, q).dlog
+        return cls(sol, float(sol.vprime), q, nxt.q1, nxt.r, nxt.q2, nxt.r2, nxt.kappa3, vmap.dV(q), vmap.d2V(q),
+                   dlog[0], dlog[1], lead, coef, log_chi1_next_order(vmap, q),
+                   float(dead_gradient_probability(vmap, float(sol.q_star))), float(sol.bound),
+                   log_prod_chi1_moments(vmap, q), back_norm2_moments(vmap, q))
+
+    @property
+    def vmap(self) -> VarianceMap:
+        return self.solution.variance_map
+
+    @property
+    def depth(self) -> int:
+        return self.q.shape[0]
+
+    @property
+    def q_tilde_r2(self) -> np.ndarray:
+        """Coefficient of ``1/N`` in ``N Var q_tilde - (r + 2 q^2)``: ``r2 + 4 q q~{1} + 2 r``."""
+        return self.r2 + 4.0 * self.q * self.q1 + 2.0 * self.r
+
+    @property
+    def judged_layers(self) -> list[int]:
+        """The layers at which the per-layer claims are judged: 10 (early) and ``L``."""
+        return sorted({min(self.depth, 10), self.depth})
+
+    @property
+    def stationary_layers(self) -> slice:
+        """Layers (0-based slice) over which ``q~{1}`` has converged (:func:`stationary_start`)."""
+        return slice(stationary_start(self.q1) - 1, None)
+
+    @property
+    def relaxation_length(self) -> float:
+        """``1/(1 - V'^2)``: the layers over which the spread of ``q_cond`` relaxes."""
+        return 1.0 / (1.0 - self.vprime**2) if self.vprime < 1.0 else math.inf
+
+    def dead_width(self, layer: int | None = None) -> int:
+        """Smallest width at which fewer than :data:`MAX_DEAD` of the networks have a layer
+        ``<= layer`` that passes no gradient (``layer * p_dead^N <= MAX_DEAD``)."""
+        layers = layer or self.depth
+        if self.p_dead <= 0.0:
+            return 2
+        return max(2, math.ceil(math.log(MAX_DEAD / layers) / math.log(self.p_dead)))
+
+    @property
+    def chain_background(self) -> float:
+        """``beta = max_l |r2/r|``: ``beta/N`` is the expansion parameter of the ``q_cond``
+        chain itself (its variance's next order relative to its leading order)."""
+        r = self.r[1:]
+        return float(np.max(np.abs(self.r2[1:] / r))) if r.size and np.all(r > 0) else 0.0
+
+    def active_floor(self) -> tuple[int, str]:
+        """The width below which ``log chi1``'s binomial-like expansion in ``c2/N`` fails:
+        fewer than :data:`theory.products.MIN_ACTIVE_UNITS` units carrying the gradient per
+        layer (``N < 30 c2``), or a layer passing none (:meth:`dead_width`)."""
+        active = math.ceil(MIN_ACTIVE_UNITS * float(self.products.sampling[0]))
+        dead = self.dead_width()
+        if active >= dead:
+            return active, f"fewer than {MIN_ACTIVE_UNITS} units carry the gradient per layer (the 1/N expansion of log chi1 needs many)"
+        return dead, "networks with a layer that passes no gradient (chi1 = 0) bias the moments"
+
+    @property
+    def chain_next(self) -> float:
+        """The chain's largest next order relative to its own ``O(1/N)`` term at layer ``L``,
+        ``max(|q~{2}/q~{1}|, |r2/r|)``: the estimate used for the next order of the
+        back-propagated norm's conditioning term, which is not derived (:mod:`theory.products`)."""
+        ratios = [abs(self.q2[-1] / self.q1[-1]) if self.q1[-1] else 0.0, abs(self.r2[-1] / self.r[-1]) if self.r[-1] else 0.0]
+        return max(ratios)
+
+    # -- the expansions of the claims ---------------------------------------------------
+    def q1_recursion(self, layer: int) -> Expansion:
+        """``N (E q_cond^(l) - q^(l)) = q~{1} + q~{2}/N`` (arXiv eq. 13; :mod:`theory.next_order`)."""
+        i = layer - 1
+        return Expansion(float(self.q1[i]), 0.0, float(self.q2[i]), background=self.chain_background)
+
+    def q1_stationary(self) -> Expansion:
+        """The same averaged over the stationary layers."""
+        st = self.stationary_layers
+        return Expansion(float(self.q1[st].mean()), 0.0, float(self.q2[st].mean()), background=self.chain_background)
+
+    def r_recursion(self, layer: int) -> Expansion:
+        """``N Var q_cond^(l) = r + r2/N`` (arXiv eq. 12; :mod:`theory.next_order`)."""
+        i = layer - 1
+        return Expansion(float(self.r[i]), 0.0, float(self.r2[i]), background=self.chain_background)
+
+    def q_tilde_variance(self, layer: int) -> Expansion:
+        """``N Var q_tilde^(l) = r + 2 q^2 + (r2 + 4 q q~{1} + 2 r)/N``; the null is the Gaussian part ``2 q^2``."""
+        i = layer - 1
+        gauss = 2.0 * float(self.q[i]) ** 2
+        return Expansion(float(self.r[i]) + gauss, gauss, float(self.q_tilde_r2[i]), background=self.chain_background)
+
+    def log_prod_chi1_drift(self, layer: int | None = None) -> Expansion:
+        """``N (E log prod_(k<=l) chi1 - sum log chi_1(q^(k))) = sum coef + sum coef2 / N``."""
+        i = (layer or self.depth) - 1
+        floor, why = self.active_floor()
+        return Expansion(float(self.coef[: i + 1].sum()), 0.0, float(self.coef2[: i + 1].sum()), floor, why,
+                         background=self.chain_background)
+
+    def log_prod_chi1_variance(self, layer: int | None = None) -> Expansion:
+        """``N Var log prod_(k<=l) chi1 = sampling + propagated + covariance + var_coef2/N``."""
+        i = (layer or self.depth) - 1
+        floor, why = self.active_floor()
+        return Expansion(float(self.products.var_coef[i]), 0.0, float(self.products.var_coef2[i]), floor, why,
+                         background=self.chain_background)
+
+    def back_norm2_mean(self) -> Expansion:
+        """``N (E log |delta^(1)|^2 - sum_(l<L) log chi_1)``: forward drift + gradient noise +
+        conditioning. The conditioning term's next order is not derived: it is estimated as
+        its value times :attr:`chain_next`, so the next order only sets the regime."""
+        back = self.back
+        floor, why = self.active_floor()
+        return Expansion(back.mean_coef, 0.0, back.mean_coef2 + abs(back.conditioning) * self.chain_next, floor, why,
+                         next_derived=False, background=self.chain_background)
+
+    def back_norm2_variance(self) -> Expansion:
+        """``N Var log |delta^(1)|^2 = N Var log prod_(l<L) chi1 + 2 sum_(l<L) (1 + c2) + var_coef2/N``."""
+        back = self.back
+        floor, why = self.active_floor()
+        return Expansion(back.var_coef, 0.0, back.var_coef2, floor, why, background=self.chain_background)
+
+    def log_q_cond_variance(self, layer: int) -> Expansion:
+        """``N Var log q_cond^(l) = r/q^2 + v2/N``: with ``delta = q_cond - q`` and the cumulants
+        of :mod:`theory.next_order`, ``log(q + delta) = log q + delta/q - delta^2/(2 q^2) +
+        delta^3/(3 q^3)`` gives ``v2 = r2/q^2 - (kappa3 + 2 q~{1} r)/q^3 + 5 r^2/(2 q^4)``
+        (``Cov(delta, delta^2) = (kappa3 + 2 q~{1} r)/N^2``, ``Var delta^2 = 2 r^2/N^2``,
+        ``Cov(delta, delta^3) = 3 r^2/N^2``). The statistic of the stability claim."""
+        i = layer - 1
+        q, r = float(self.q[i]), float(self.r[i])
+        v2 = float(self.r2[i]) / q**2 - (float(self.kappa3[i]) + 2.0 * float(self.q1[i]) * r) / q**3 + 2.5 * r**2 / q**4
+        return Expansion(r / q**2, 0.0, v2, background=self.chain_background)
+
+    def fraction_regime(self) -> tuple[Expansion, Expansion]:
+        """What the Definition 2.1 fraction at depth ``L`` needs in its regime: the mean and
+        the variance of ``log prod chi1``, each with the log-normal's floor (at least
+        :data:`theory.products.MIN_ACTIVE_UNITS` units carrying the gradient per layer,
+        ``N >= 30 c2``, and no layer without one)."""
+        return self.log_prod_chi1_drift(), self.log_prod_chi1_variance()
+
+    def fraction_in_regime(self, width: int) -> bool:
+        return all(e.in_regime(width) for e in self.fraction_regime())
+
+    def expansions(self, backward: bool = False) -> list[Expansion]:
+        """Every expansion a claim of this configuration is judged by (``backward``: with the
+        back-propagated norm's); ``regime_width`` is the widest of their regime widths."""
+        out = [e for layer in self.judged_layers
+               for e in (self.q1_recursion(layer), self.r_recursion(layer), self.q_tilde_variance(layer))]
+        out += [self.q1_stationary(), self.log_prod_chi1_drift(), self.log_prod_chi1_variance()]
+        if backward:
+            out += [self.back_norm2_mean(), self.back_norm2_variance()]
+        return out
+
+    def regime_width(self, backward: bool = False) -> int:
+        """The narrowest width at which every claim of :meth:`expansions` is in its regime."""
+        return max(e.min_width() for e in self.expansions(backward))
