@@ -364,6 +364,10 @@ class ExpansionClaim(Claim):
         used = [e for e in estimates if e.width in limit.widths]
         rec.extra["estimator"] = ("control variate (theory.companions)" if used and all(e.use_controlled for e in used)
                                   else "plain" if used else "-")
+        plain = combine([e.width for e in estimates], s["plain"], s["plain_se"], exp)
+        rec.extra["plain_measurement"] = plain.value
+        rec.extra["plain_uncertainty"] = plain.se
+        rec.extra["variance_reduction"] = (plain.se / limit.se) ** 2 if limit.se and np.isfinite(plain.se) else math.nan
         if gaussian_reason(ctx.ds):
             rec.extra["control_variate"] = f"not applicable: the companions are {gaussian_reason(ctx.ds)}"
         return rec
@@ -843,11 +847,14 @@ class Stability(Claim):
         return Growth(0.0, 0.0, 1.0, 0.0, 0), "a saturated spread (no clipped family in the store)"
 
 
-#: every claim of the papers, in report order (the next-order claims test the suite's own theory)
+from analysis.correlation import CORRELATION_CLAIMS  # noqa: E402 - they subclass ExpansionClaim, defined above
+
+#: every claim, in report order: the papers', the suite's own next order, and the correlation
+#: of two inputs (``--inputs 2`` stores, :mod:`analysis.correlation`)
 REGISTRY: tuple[type[Claim], ...] = (
     Q1Recursion, RRecursion, QTildeVariance, Q1Stationary, NloBound, Stability, LogProdChi1Drift,
     LogProdChi1Variance, StableFraction, BackNorm2Mean, BackNorm2Variance,
-    Q2NextOrder, R2NextOrder, DriftNextOrder, VarianceNextOrder,
+    Q2NextOrder, R2NextOrder, DriftNextOrder, VarianceNextOrder, *CORRELATION_CLAIMS,
 )
 
 

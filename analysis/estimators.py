@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from analysis.verdicts import Growth
-from simulate.moments import MOMENTS, chunk_moments, describe, reduce
+from simulate.moments import MOMENTS, chunk_moments, describe, merge, reduce
 from simulate.observables import OBSERVABLES, derive
 
 STATS = ("count", "mean", "var", "sem", "skewness", "kurtosis")
@@ -98,10 +98,60 @@ def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
 
 
 def nlo_coefficient(ds: xr.Dataset) -> xr.Dataset:
-    """``N (E q_cond^(l) - q^(l))`` and its standard error (``ds`` from ``open_sweep``)."""
-    m = moments(ds, "q_cond")
-    width = ds.width.astype(float)
-    return xr.Dataset({"value": width * (m["mean"] - ds.q_theory), "se": width * m["sem"], "count": m["count"]})
+    """``N (E q_cond^(l) - q^(l))`` and ``N Var q_cond^(l)`` at every layer, per configuration
+    and width, with the exact control variates of :mod:`theory.companions` (``value``, ``se``;
+    ``variance``, ``variance_se``) and plainly (``plain``, ``plain_se``; ``plain_variance``,
+    ``plain_variance_se``), from the stored networks (``ds`` from ``open_sweep``; the
+    companions need Gaussian weights, else the control-variate fields are NaN).
+
+    The control variate's variance has the first-order standard error ``sd((x - mean)^2 -
+    M)/sqrt(n)`` (``mean`` the predicted ``q + q~{1}/N``); the plain one the sample variance's.
+    """
+    from analysis.claims import gaussian_reason
+    from analysis.features import batches
+    from analysis.sweep import theories_of
+
+    theories = theories_of(ds)
+    shape = (ds.sizes["config"], ds.sizes["width"], ds.sizes["layer"])
+    names = ("value", "se", "plain", "plain_se", "variance", "variance_se", "plain_variance", "plain_variance_se")
+    out = {name: np.full(shape, np.nan) for name in names}
+    controlled = gaussian_reason(ds) is None
+    for ci, theory in theories.items():
+        for wi, width in enumerate(ds.width.values.astype(float)):
+            summary = None
+            for batch in batches(ds, ci, wi, theory):
+                if not len(batch.arrays["q_cond"]):
+                    continue
+                d = batch.arrays["q_cond"] - theory.q
+                c = batch.companions if controlled else None
+                z = d - c.q_cond if controlled else np.full_like(d, np.nan)
+                m = c.M if controlled else np.full_like(d, np.nan)
+                centred = d - theory.q1 / width  # about the predicted mean: the square's spread is then its own
+                part = np.stack([chunk_moments(a, axis=0) for a in (d, z, centred * centred - m, m)])
+                summary = part if summary is None else merge(summary, part)
+            if summary is None:
+                continue
+            plain, cv, square, comp = (describe(x) for x in summary)
+            n = plain["count"]
+            var_d = plain["var"]
+            cells = {"plain": width * plain["mean"], "plain_se": width * plain["sem"],
+                     "value": width * cv["mean"], "se": width * cv["sem"],
+                     "plain_variance": width * var_d,
+                     "plain_variance_se": width * _var_se(plain),
+                     "variance": width * (var_d - comp["mean"]),
+                     "variance_se": width * np.sqrt(np.maximum(square["var"], 0.0) / n)}
+            for name, values in cells.items():
+                out[name][ci, wi] = values
+    dims = ("config", "width", "layer")
+    return xr.Dataset({name: (dims, values) for name, values in out.items()},
+                      coords={"config": ds.config.values, "width": ds.width.values, "layer": ds.layer.values})
+
+
+def _var_se(stats: dict) -> np.ndarray:
+    """The standard error of a sample variance from its fourth moment."""
+    n, s2 = stats["count"], stats["var"]
+    m4 = (stats["kurtosis"] + 3.0) * (s2 * (n - 1) / n) ** 2
+    return np.sqrt(np.maximum(m4 - (n - 3) / (n - 1) * s2**2, 0.0) / n)
 
 
 def scaled_variance(ds: xr.Dataset, name: str) -> xr.Dataset:

@@ -126,7 +126,7 @@ class NetworkBatch:
 
 def batches(ds: xr.Dataset, ci: int, wi: int, theory: ConfigurationTheory, size: int = BATCH) -> Iterator[NetworkBatch]:
     """The stored networks of configuration ``ci`` at width ``wi``, ``size`` at a time."""
-    names = [name for name in ("q_cond", "chi1", "q_tilde", "back_norm2") if name in ds]
+    names = [name for name in ("q_cond", "chi1", "q_tilde", "back_norm2", "rho") if name in ds]
     sub = ds[names].isel(config=ci, width=wi)
     width = int(ds.width[wi])
     total = sub.sizes["sample"]

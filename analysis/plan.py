@@ -55,6 +55,8 @@ MIN_NETWORKS = 200
 PILOT = 400
 #: the pilot's seed (a plan depends on nothing else)
 PILOT_SEED = 20261128
+#: a plan resolves an effect when 5 standard errors are at most this fraction of it
+RESOLUTION = 2.0
 
 
 @dataclass(frozen=True)
@@ -117,11 +119,13 @@ class Pilots:
         return self._cache[key]
 
 
-def requirement(claim: ExpansionClaim, theory: ConfigurationTheory, pilots: Pilots) -> Requirement:
-    """The narrowest round width in the regime of ``claim`` and the networks that resolve it
-    there, sized with the standard deviation per network that the pilot measures."""
+def requirement(claim: ExpansionClaim, theory: ConfigurationTheory, pilots: Pilots, width: int | None = None,
+                resolution: float = RESOLUTION) -> Requirement:
+    """The networks that resolve ``claim`` at ``width`` (default: the narrowest round width in
+    its regime), ``5 se <= effect / resolution``, sized with the standard deviation per network
+    that the pilot measures."""
     exp = claim.expansion(theory)
-    width = round_up(max(exp.min_width(), MIN_WIDTH))
+    width = width or round_up(max(exp.min_width(), MIN_WIDTH))
     batch = pilots.batch(theory, width, claim.backward)
     fm = FeatureMoments.of(claim.features(batch))
     est = claim.estimate_from(fm, width, controlled=True)
@@ -132,7 +136,7 @@ def requirement(claim: ExpansionClaim, theory: ConfigurationTheory, pilots: Pilo
     def needed(s: float) -> int:
         if not (exp.gap > 0 and math.isfinite(s)):
             return MIN_NETWORKS
-        return max(MIN_NETWORKS, math.ceil((2.0 * SIGMAS * s / exp.gap) ** 2))
+        return max(MIN_NETWORKS, math.ceil((resolution * SIGMAS * s / exp.gap) ** 2))
 
     networks = needed(sd)
     return Requirement(claim.row_label, width, networks, cost_seconds(width, theory.depth, networks, claim.backward),
@@ -140,20 +144,23 @@ def requirement(claim: ExpansionClaim, theory: ConfigurationTheory, pilots: Pilo
 
 
 def planned(theory: ConfigurationTheory, backward: bool = True) -> list[ExpansionClaim]:
-    """The expansion claims a plan covers (the others are judged their own way)."""
+    """The expansion claims of one input a plan covers (the others are judged their own way;
+    the two-input claims of :mod:`analysis.correlation` need a two-input pilot, not planned)."""
     return [claim for cls in REGISTRY if issubclass(cls, ExpansionClaim) and (backward or not cls.backward)
-            for claim in cls.instances(theory)]
+            and "rho" not in cls.needs for claim in cls.instances(theory)]
 
 
 def plan(activation: str, sparsity: float, q_star: float, vprime: float | None = None, m: float | None = None,
-         depth: int = 100, pilot: int = PILOT, backward: bool = True) -> list[Requirement]:
-    """One :class:`Requirement` per planned claim of one configuration."""
+         depth: int = 100, pilot: int = PILOT, backward: bool = True, width: int | None = None,
+         resolution: float = RESOLUTION) -> list[Requirement]:
+    """One :class:`Requirement` per planned claim of one configuration (at ``width``, or each
+    claim's narrowest width in its regime)."""
     sol = solve_eoc(activation, sparsity, q_star, vprime=vprime, m=m)
     if not float(sol.vprime) < 1.0:
         raise EoCError(f"{activation} has V'(q*) = {float(sol.vprime):.4g}: the expansion claims need V'(q*) < 1")
     theory = ConfigurationTheory.from_solution(sol, depth)
     pilots = Pilots(pilot)
-    return [requirement(claim, theory, pilots) for claim in planned(theory, backward)]
+    return [requirement(claim, theory, pilots, width, resolution) for claim in planned(theory, backward)]
 
 
 class Settle:
@@ -170,7 +177,7 @@ class Settle:
             return
         if isinstance(claim, StableFraction):
             claim = LogProdChi1Variance(claim.layer)
-        if not isinstance(claim, ExpansionClaim) or ctx.not_applicable():
+        if not isinstance(claim, ExpansionClaim) or ctx.not_applicable() or "rho" in claim.needs:
             return
         req = requirement(claim, ctx.theory, self.pilots)
         record.command = req.command(ctx.theory.solution, ctx.depth)
@@ -203,19 +210,26 @@ def main(argv=None) -> int:
     parser.add_argument("--m", nargs="+", type=float, help="clipping values m instead of --vprime")
     parser.add_argument("--depth", type=int, default=100, help="number of layers L (default 100)")
     parser.add_argument("--pilot", type=int, default=PILOT, help=f"pilot networks per width (default {PILOT})")
+    parser.add_argument("--width", type=int, help="plan at this width (default: each claim's narrowest width in its regime)")
+    parser.add_argument("--resolution", type=float, default=RESOLUTION,
+                        help=f"resolve each effect to 5 se <= effect / RESOLUTION (default {RESOLUTION:g})")
     parser.add_argument("--budget", type=float, help="seconds available: mark the claims that fit")
     args = parser.parse_args(argv)
     targets = [(None, m) for m in args.m] if args.m else [(v, None) for v in (args.vprime or [0.5, 0.7, 0.9])]
     try:
         if args.depth < 3:
             raise EoCError(f"--depth must be >= 3, got {args.depth}")
-        configs = [(s, q, v, m, plan(args.activation, s, q, v, m, args.depth, args.pilot))
+        if args.width is not None and args.width < 2:
+            raise EoCError(f"--width must be >= 2, got {args.width}")
+        configs = [(s, q, v, m, plan(args.activation, s, q, v, m, args.depth, args.pilot, width=args.width,
+                                     resolution=args.resolution))
                    for s in args.sparsity for q in args.qstar for v, m in targets]
-    except EoCError as err:
+    except ValueError as err:  # EoCError, an unknown family, a bad value
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{'claim':<36} {'width':>7} {'networks':>9} {'plain':>11} {'left out':>9} {'est. s':>8}"
-          "   (per configuration; plain: networks the plain estimator would need)")
+          "   (per configuration; networks: with the control variate; plain: with the plain estimator; "
+          "left out: the order after, relative to the effect; > 0.1 is outside the regime)")
     for s, q, v, m, rows in configs:
         sol = solve_eoc(args.activation, s, q, vprime=v, m=m)
         print(f"\n{args.activation} s={s:g} q*={q:g} V'={float(sol.vprime):.4g} depth={args.depth}")

@@ -30,11 +30,14 @@ from analysis import estimators
 from analysis.claims import evaluate, scale_classes, tally
 from analysis.plan import Settle
 from analysis.figures.claims import claim_figure, row_label, verdict_matrix
+from analysis.figures.correlation import correlation_section
 from analysis.figures.products import stability_diagram, store_points, variance_shares
 from analysis.figures.theory import write_theory_figures
 from analysis.figures.validation import VALIDATION_FIGURES, gradient_vs_product
 from analysis.render import to_html, to_markdown
 from analysis.sweep import open_sweep, theories_of
+from simulate.config import SweepError
+from simulate.store import SweepStore
 
 #: the order of surprise: what a reader should see first in a claim's table
 SURPRISE = ("fails", "outside regime", "inconclusive", "holds", "not applicable")
@@ -97,11 +100,13 @@ def _config_rows(claims: list[dict]) -> list[list[str]]:
 def _claim_rows(selected: list[dict]) -> list[list[str]]:
     ordered = sorted(selected, key=lambda c: SURPRISE.index(c["verdict"]))
     return [[c["config_id"], _fmt(c["layer"]), _fmt(c["prediction"]), _fmt(c["measurement"]), _fmt(c["uncertainty"]),
+             _fmt(c.get("plain_uncertainty")), _fmt(c.get("variance_reduction")),
              c["verdict"].upper() if c["verdict"] == "fails" else c["verdict"], c["reason"], c["method"]]
             for c in ordered]
 
 
-CLAIM_HEADER = ["config", "layer", "prediction", "measurement", "s.e.", "verdict", "reason", "method"]
+CLAIM_HEADER = ["config", "layer", "prediction", "measurement", "s.e.", "plain s.e.", "variance reduction", "verdict",
+                "reason", "method"]
 
 
 def _fold(summary: str, blocks: list, rows: int) -> list:
@@ -162,7 +167,7 @@ def _run_rows(store: Path, ds) -> list[list[str]]:
     versions = json.loads(a.get("versions", "{}"))
     wall = a.get("wall_seconds")
     return [
-        ["store", str(store)],
+        ["store", str(store.path)],
         ["command", a.get("command", "-")],
         ["configurations x widths", f"{ds.sizes['config']} x {list(map(int, ds.width.values))}"],
         ["depth, networks", f"{ds.sizes['layer']}, {a.get('samples', ds.sizes['sample'])} each"],
@@ -173,10 +178,11 @@ def _run_rows(store: Path, ds) -> list[list[str]]:
     ]
 
 
-def build(store: Path, out: Path, progress: bool = False) -> dict:
+def build(store: Path | SweepStore, out: Path, progress: bool = False) -> dict:
     """Write the report of ``store`` into ``out``; returns the verdict counts and the answer."""
-    out.mkdir(parents=True, exist_ok=True)
+    store = store if isinstance(store, SweepStore) else SweepStore(store)
     ds = open_sweep(store)
+    out.mkdir(parents=True, exist_ok=True)
     claims = evaluate(ds, progress=progress, settle=Settle())
     (out / "claims.json").write_text(json.dumps(claims, indent=1))
     papers = [c for c in claims if c.get("kind", "claim") == "claim"]
@@ -231,6 +237,7 @@ def build(store: Path, out: Path, progress: bool = False) -> dict:
         blocks.append(("details", (summary, [("table", (CLAIM_HEADER, _claim_rows(selected)))])))
     steps.update()
 
+    blocks += correlation_section(ds, theories_of(ds), out)
     blocks.append(("h2", "The distribution of prod chi1"))
     blocks += [("figure", fig) for fig in _product_figures(ds, out)]
     if "back_norm2" in ds:
@@ -261,13 +268,20 @@ def build(store: Path, out: Path, progress: bool = False) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path, help="a depth-sweep zarr store")
-    parser.add_argument("--out", type=Path, default=Path("data/report"), help="output directory (default data/report)")
+    parser.add_argument("--out", type=Path, help="output directory (default: beside the store, STORE_report)")
     args = parser.parse_args(argv)
-    if not args.store.exists():
-        print(f"error: no store at {args.store}", file=sys.stderr)
+    try:
+        store = SweepStore(args.store)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    result = build(args.store, args.out, progress=sys.stderr.isatty())
-    print(f"report: {args.out / 'report.html'} (and report.md, claims.json)")
+    out = args.out or store.report_dir()
+    try:
+        result = build(store, out, progress=sys.stderr.isatty())
+    except OSError as err:
+        print(f"error: cannot write the report to {out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    print(f"report: {out / 'report.html'} (and report.md, claims.json)")
     print("\n".join(result["answer"]))
     return 0
 

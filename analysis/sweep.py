@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from theory import solve_eoc
+from simulate.store import SweepStore
 from theory.expansion import ConfigurationTheory
 
 
@@ -43,8 +44,10 @@ def theories_of(ds: xr.Dataset) -> dict[int, ConfigurationTheory]:
     return {ci: ConfigurationTheory.from_solution(solution_of(ds, ci), ds.sizes["layer"]) for ci in range(ds.sizes["config"])}
 
 
-def open_sweep(path: str | Path) -> xr.Dataset:
-    """The store at ``path`` as a lazy dataset with the theory attached (module docstring).
+def open_sweep(path: str | Path | SweepStore) -> xr.Dataset:
+    """The store at ``path`` as a lazy dataset with the theory attached (module docstring);
+    the configurations are solved once (:class:`simulate.store.SweepStore`) and their
+    theories kept in ``ds.attrs["theories"]``.
 
     Examples
     --------
@@ -57,7 +60,9 @@ def open_sweep(path: str | Path) -> xr.Dataset:
     >>> ds.q_cond.dims, float(ds.q_theory.isel(config=0, layer=0))
     (('config', 'width', 'sample', 'layer'), 1.0)
     """
-    ds = xr.open_zarr(path)
+    store = path if isinstance(path, SweepStore) else SweepStore(path)
+    ds = store.dataset()
+    ds.attrs["theories"] = store.theories
     depth = ds.sizes["layer"]
     names = ("q_theory", "q1_theory", "r_theory", "log_chi1_lead", "log_chi1_coef",
              "q2_theory", "r2_theory", "q_tilde_r2_theory", "log_chi1_coef2", "log_prod_chi1_var_coef")

@@ -25,7 +25,6 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
-import xarray as xr
 from tqdm.auto import tqdm
 
 from simulate import store
@@ -58,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=int, help="store only the first K networks raw, plus streaming moments of all")
     p.add_argument("--chunk", type=int, help=f"networks per stored chunk and task (default {d.chunk})")
     p.add_argument("--out", type=Path, default=None, help=f"output store (default {DEFAULT_OUT})")
-    p.add_argument("--resume", action="store_true", help="complete an interrupted store written by the same options")
+    p.add_argument("--resume", action="store_true", help="require an existing store of the same options and complete it "
+                   "(an existing store of the same sweep is completed anyway)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
     p.add_argument("--workers", type=int, help="start a local Dask cluster with this many workers")
@@ -136,7 +136,7 @@ def resolve_backend(requested: str) -> str:
 
 
 def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrite=False, scheduler=None, workers=None,
-        threads=None, progress=True) -> Path:
+        threads=None, progress=True, configs=None) -> Path:
     """Run (or complete) a sweep into the store ``out``; returns ``out`` as a ``Path``.
 
     Parameters
@@ -149,11 +149,14 @@ def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrit
     backend
         ``"auto"`` (the GPU when CuPy sees one), ``"cpu"`` or ``"gpu"``.
     resume, overwrite
-        Complete an interrupted store of the same sweep, or replace an existing one.
+        ``resume``: the store must exist (an existing store of the same sweep is always
+        completed, and left as it is when complete); ``overwrite``: replace an existing one.
     scheduler, workers, threads
         A Dask scheduler address or a number of local workers; threads per worker.
     progress
         Show a progress bar.
+    configs
+        The sweep's solved configurations, when the caller has them (else solved here).
 
     Examples
     --------
@@ -166,19 +169,21 @@ def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrit
     """
     out = Path(out)
     backend = resolve_backend(backend)
-    configs = sweep.configs()
+    configs = configs or sweep.configs()
     if out.exists():
-        if resume:
-            store.open_for_resume(out, sweep, backend)
-        elif overwrite:
+        if overwrite:
             shutil.rmtree(out)
-        else:
-            raise SweepError(f"{out} exists: pass --resume to complete it or --overwrite to replace it")
+        else:  # the same sweep is completed (nothing to do if it is complete); another is refused
+            store.open_for_resume(out, sweep, backend)
     elif resume:
         raise SweepError(f"--resume: no store at {out}")
     if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        store.create(out, sweep, configs, backend)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            store.create(out, sweep, configs, backend)
+        except OSError as err:
+            shutil.rmtree(out, ignore_errors=True)
+            raise SweepError(f"cannot write the store {out}: {err.strerror or err}") from None
     started = time.perf_counter()
     tasks = [tuple(int(i) for i in t) for t in store.pending(out)]
     bar = tqdm(total=len(tasks), desc="chunks", unit="chunk", disable=not progress)
@@ -264,22 +269,36 @@ def _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, backend, 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    out = Path(args.out or DEFAULT_OUT)
     try:
         sweep = sweep_from_args(args)
-        out = args.out or DEFAULT_OUT
-        run(sweep, out, backend=args.backend, resume=args.resume, overwrite=args.overwrite,
-            scheduler=args.scheduler, workers=args.workers, threads=args.threads, progress=not args.quiet)
+        out = Path(args.out or DEFAULT_OUT)
+        left = _chunks_left(out) if out.exists() and not args.overwrite else None
+        configs = sweep.configs()
+        run(sweep, out, backend=args.backend, resume=args.resume, overwrite=args.overwrite, scheduler=args.scheduler,
+            workers=args.workers, threads=args.threads, progress=not args.quiet, configs=configs)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: {out} is a valid store; complete it with the same options and --resume", file=sys.stderr)
         return 130
+    if left == 0 and not args.quiet:
+        print(f"{out} is complete (the same sweep): nothing to simulate. Its summary:")
     if not args.quiet:
-        print(summarise(xr.open_zarr(out)))
+        opened = store.SweepStore(out, configs)
+        print(summarise(opened.dataset(), opened.theories))
         print(f"\nstore: {out}  (xarray.open_zarr('{out}'), or analysis.sweep.open_sweep for the theory beside it)")
-        print(f"does the theory hold? python -m analysis.report {out} --out {out.parent / 'report'}")
+        print(f"does the theory hold? python -m analysis.report {out} --out {opened.report_dir()}")
     return 0
+
+
+def _chunks_left(out: Path) -> int | None:
+    """Chunks not yet written in an existing store (None: not a depth-sweep store; ``run`` says why)."""
+    try:
+        return int(len(store.pending(out)))
+    except Exception:  # noqa: BLE001 - any unreadable store: run() gives the one-line reason
+        return None
 
 
 if __name__ == "__main__":

@@ -31,7 +31,10 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from functools import cached_property
+
 from simulate.config import NetworkConfig, Sweep, SweepError
+from theory.expansion import ConfigurationTheory
 from simulate.moments import MOMENTS, chunk_moments
 from simulate.normals import GENERATOR
 from simulate.observables import OBSERVABLES, derive, derived, recorded
@@ -214,3 +217,92 @@ class ChunkWriter:
                 self._array(f"{name}_moments")[ci, wi, chunk] = chunk_moments(values, axis=0)
         self._array("completed")[ci, wi, chunk] = True
 
+
+
+class SweepStore:
+    """A depth-sweep store on disk, read once: its :class:`simulate.config.Sweep`, and the
+    configurations with their EoC solutions and finite-width theory solved once from its
+    attributes, for everything that reads it (the summary, the claims, the report, the
+    figures). In the manner of an xarray backend entry point, it creates
+    (:meth:`create`), completes (:meth:`check_resume`, :meth:`pending`) and opens
+    (:meth:`dataset`) a store.
+
+    Parameters
+    ----------
+    path
+        The store.
+    configs
+        The sweep's solved configurations when the caller has them already (a run that just
+        wrote the store), else solved here on first use.
+
+    Raises
+    ------
+    SweepError
+        One line: ``path`` is missing, not a zarr store, or not a depth sweep.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from simulate.depth_sweep import run
+    >>> path = run(Sweep(q_star=(1.0,), vprime=(0.5,), width=(20,), depth=4, samples=8), tempfile.mkdtemp() + "/s.zarr",
+    ...            progress=False)
+    >>> store = SweepStore(path)
+    >>> store.complete, round(store.theories[0].vprime, 6), store.dataset().sizes["sample"]
+    (True, 0.5, 8)
+    """
+
+    def __init__(self, path: str | Path, configs: list[NetworkConfig] | None = None):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SweepError(f"no store at {self.path}")
+        try:
+            self.attrs = dict(zarr.open_group(self.path, mode="r").attrs)
+        except Exception as err:  # any unreadable folder is not a store
+            raise SweepError(f"{self.path} is not a zarr store ({type(err).__name__})") from None
+        if "sweep" not in self.attrs:
+            raise SweepError(f"{self.path} is a zarr store but not a depth sweep (no 'sweep' attribute): "
+                             "write one with python -m simulate.depth_sweep")
+        self.sweep = Sweep.from_json(self.attrs["sweep"])
+        if configs is not None:
+            self.__dict__["configs"] = configs
+
+    @classmethod
+    def create(cls, path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str) -> "SweepStore":
+        """Write a new store's metadata (:func:`create`) and open it."""
+        create(path, sweep, configs, backend)
+        return cls(path, configs)
+
+    @property
+    def backend(self) -> str:
+        return self.attrs.get("backend", "cpu")
+
+    @cached_property
+    def configs(self) -> list[NetworkConfig]:
+        """The configuration axis, solved once."""
+        return self.sweep.configs()
+
+    @cached_property
+    def theories(self) -> dict[int, ConfigurationTheory]:
+        """The finite-width theory of every configuration at the store's depth, solved once."""
+        return {ci: ConfigurationTheory.from_solution(c.solution, self.sweep.depth) for ci, c in enumerate(self.configs)}
+
+    def check_resume(self, sweep: Sweep, backend: str) -> None:
+        """Refuse to complete the store with another sweep or backend (:func:`open_for_resume`)."""
+        open_for_resume(self.path, sweep, backend)
+
+    def pending(self) -> np.ndarray:
+        """Indices ``(config, width, chunk)`` of the chunks not yet written."""
+        return pending(self.path)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.pending()) == 0
+
+    def dataset(self) -> xr.Dataset:
+        """The store as a lazy dataset (``xarray.open_zarr``)."""
+        return xr.open_zarr(self.path)
+
+    def report_dir(self) -> Path:
+        """Where its report goes by default: beside it, named after it
+        (``data/depth_sweep.zarr`` -> ``data/depth_sweep_report``)."""
+        return self.path.with_name(self.path.name.removesuffix(".zarr") + "_report")

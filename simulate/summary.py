@@ -14,7 +14,6 @@ import numpy as np
 import xarray as xr
 
 from simulate.moments import chunk_moments, describe, merge
-from theory import solve_eoc
 from theory.companions import companions
 from theory.expansion import ConfigurationTheory
 
@@ -49,8 +48,8 @@ def shift_statistics(ds: xr.Dataset, ci: int, wi: int, theory: ConfigurationTheo
     return describe(summary) if summary is not None else None, diverged
 
 
-def summarise(ds: xr.Dataset) -> str:
-    """A plain-text table per configuration."""
+def summarise(ds: xr.Dataset, theories: dict[int, ConfigurationTheory]) -> str:
+    """A plain-text table per configuration (``theories``: the store's, :class:`simulate.store.SweepStore`)."""
     depth = ds.sizes["layer"]
     layers = summary_layers(depth)
     n = int(ds.attrs.get("raw_samples", ds.sizes["sample"]))
@@ -60,8 +59,7 @@ def summarise(ds: xr.Dataset) -> str:
         c = ds.isel(config=ci)
         act, q_star = str(c.activation.values), float(c.q_star)
         m = float(c.m)
-        sol = solve_eoc(act, float(c.sparsity_target), q_star, m=m if np.isfinite(m) else None)
-        theory = ConfigurationTheory.from_solution(sol, depth)
+        theory = theories[ci]
         lines.append(
             f"\n{act}  s={float(c.sparsity_target):g}  q*={q_star:g}  V'={float(c.vprime):.3f}  m={m:.4g}  "
             f"V''={float(c.vsecond):.4g}  bound={float(c.bound):.4g}"

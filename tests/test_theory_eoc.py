@@ -9,8 +9,33 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import _reference as reference
 from theory import EoCError, get_activation, solve_eoc
 from theory.tables import TABLES, compare_table
+
+
+@pytest.mark.parametrize("family", ["relu_tau", "st", "crelu", "cst"])
+def test_the_independent_reference_agrees_with_direct_quadrature(family):
+    """Guards ``tests/_reference.py`` itself: its partial-moment sums for <phi^2>, <phi^4>
+    and <phi'^2> equal mpmath quadrature of phi written as SPEC.md defines it
+    (min/max/sign), split at the kinks."""
+    import mpmath as mp
+
+    tau, m = mp.mpf("0.7"), mp.mpf("1.3")
+    crelu = lambda x: min(max(x - tau, 0), m)  # noqa: E731
+    phi = {"relu_tau": lambda x: max(x - tau, 0), "st": lambda x: mp.sign(x) * max(abs(x) - tau, 0),
+           "crelu": crelu, "cst": lambda x: mp.sign(x) * crelu(abs(x))}[family]
+    slope = {"relu_tau": lambda x: x > tau, "st": lambda x: abs(x) > tau, "crelu": lambda x: tau < x < tau + m,
+             "cst": lambda x: tau < abs(x) < tau + m}[family]
+    clip = m if family in ("crelu", "cst") else None
+    with mp.workdps(30):
+        for q in (mp.mpf("0.3"), mp.mpf(2)):
+            rq = mp.sqrt(q)
+            kinks = [-mp.inf, *sorted({k / rq for k in (-tau - m, -tau, tau, tau + m)}), mp.inf]
+            for power, f in ((2, phi), (4, phi), (2, lambda x: 1 if slope(x) else 0)):
+                direct = mp.quad(lambda z: f(rq * z) ** power * mp.npdf(z), kinks)
+                ours = reference.gauss_average(family, q, tau, clip, power, derivative=f is not phi)
+                assert abs(ours - direct) <= mp.mpf(10) ** -25 * (1 + abs(direct)), (family, q, power)
 
 
 def test_cst_is_twice_crelu_at_equal_sigma_w2():
@@ -51,15 +76,25 @@ def test_chi1_against_vprime_for_crelu():
     q_star=st.floats(0.05, 10.0),
 )
 def test_unclipped_families_are_unstable_at_the_eoc(name, s, q_star):
-    """ICLR 2024 App. B, Table 1: V'(q*) = chi_1 = 1 and V''(q*) > 0 for every tau > 0."""
+    """ICLR 2024 App. B, Table 1: V'(q*) = chi_1 = 1 and V''(q*) > 0 for every tau > 0.
+
+    The references are independent of ``theory``: ``tests/_reference.py`` builds tau,
+    sigma_w^2 and sigma_b^2 from SPEC.md's recipe and evaluates V, chi_1 and (numerically
+    differentiated) V', V'' in mpmath from the activation's definition. The solver's
+    parameters are put into those independent maps, so a wrong tau, sigma_w^2 or sigma_b^2
+    breaks V(q*) = q*, chi_1 = 1 or V' = 1 there."""
     sol = solve_eoc(name, s, q_star)
+    ref = reference.eoc(name, s, q_star)
     assert sol.tau > 0
-    assert sol.vprime == pytest.approx(1.0, abs=1e-12)
-    assert sol.chi1 == pytest.approx(1.0, abs=1e-12)
+    for key in ("tau", "sigma_w2", "sigma_b2"):
+        assert float(getattr(sol, key)) == pytest.approx(float(getattr(ref, key)), rel=1e-10, abs=1e-12), key
+    at_solver = reference.Reference(name, q_star, sol.tau, None, sol.sigma_w2, sol.sigma_b2)
+    assert float(at_solver.V(q_star)) == pytest.approx(q_star, rel=1e-10)
+    assert float(at_solver.chi1(q_star)) == pytest.approx(1.0, abs=1e-10)
+    assert float(at_solver.dV(q_star)) == pytest.approx(1.0, abs=1e-10)
+    assert sol.vprime == pytest.approx(1.0, abs=1e-12) and sol.chi1 == pytest.approx(1.0, abs=1e-12)
     assert sol.vsecond > 0
-    assert sol.vprime == pytest.approx(
-        sol.sigma_w2 * sol.activation.expect("phi2", q_star, dq=1, method="quadrature"), abs=1e-10
-    )
+    assert sol.vsecond == pytest.approx(float(ref.dV(q_star, 2)), rel=1e-9)
 
 
 @settings(max_examples=30, deadline=None)
@@ -86,13 +121,27 @@ def test_scale_covariance(name, s, vprime, c):
 
 
 def test_eoc_conditions_hold():
+    """CReLU, s = 0.85, q* = 2, V'(q*) = 0.7 against ``tests/_reference.py`` (mpmath, from
+    the definition of CReLU and SPEC.md's recipe, m by its own root finding; no code from
+    ``theory``): the solver's tau, m, sigma_w^2, sigma_b^2; then the solver's parameters in
+    the independent maps give V(q*) = q*, chi_1(q*) = 1, V'(q*) = 0.7 and sparsity 0.85; and
+    the variance map the solution carries agrees with the independent one away from q*."""
     sol = solve_eoc("crelu", 0.85, 2.0, vprime=0.7)
+    ref = reference.eoc("crelu", 0.85, 2.0, vprime=0.7)
+    for key in ("tau", "m", "sigma_w2", "sigma_b2"):
+        assert float(getattr(sol, key)) == pytest.approx(float(getattr(ref, key)), rel=1e-12), key
+    at_solver = reference.Reference("crelu", 2.0, sol.tau, sol.m, sol.sigma_w2, sol.sigma_b2)
+    assert float(at_solver.V(2.0)) == pytest.approx(2.0, rel=1e-13)
+    assert float(at_solver.chi1(2.0)) == pytest.approx(1.0, rel=1e-13)
+    assert float(at_solver.dV(2.0)) == pytest.approx(0.7, rel=1e-12)
+    assert float(at_solver.sparsity(2.0)) == pytest.approx(0.85, rel=1e-13)
+    assert sol.activation.sparsity(2.0) == pytest.approx(0.85, rel=1e-13)
     vmap = sol.variance_map
-    assert vmap.V(2.0) == pytest.approx(2.0, rel=1e-14)
-    assert vmap.chi1(2.0) == pytest.approx(1.0, rel=1e-14)
-    assert vmap.dV(2.0) == pytest.approx(0.7, rel=1e-12)
-    assert sol.activation.sparsity(2.0) == pytest.approx(0.85, rel=1e-14)
-    again = solve_eoc("crelu", 0.85, 2.0, m=sol.m)
+    for q in (0.3, 1.0, 2.0, 4.5):
+        assert vmap.V(q) == pytest.approx(float(ref.V(q)), rel=1e-12), q
+        assert vmap.dV(q) == pytest.approx(float(ref.dV(q)), rel=1e-10), q
+        assert vmap.chi1(q) == pytest.approx(float(ref.chi1(q)), rel=1e-12), q
+    again = solve_eoc("crelu", 0.85, 2.0, m=float(ref.m))  # the independent m gives the target back
     assert again.vprime == pytest.approx(0.7, rel=1e-12)
 
 

@@ -65,6 +65,7 @@ def test_logit_scale_bias_step_and_families(tmp_path, capsys):
         (["--epochs", "0"], "epochs must be a positive integer"),
         (["--max-ensemble", "0"], "--max-ensemble must be positive"),
         (["--stop-after", "1", "--checkpoint-every", "0"], "--stop-after needs"),
+        (["--out", "/proc/x.zarr"], "cannot write /proc/x.zarr"),
     ],
 )
 def test_bad_input_is_one_line_before_any_work(tmp_path, extra, message):

@@ -160,8 +160,8 @@ def companions(vmap: VarianceMap, a: np.ndarray, b: np.ndarray, g: np.ndarray, g
 
     Examples
     --------
-    The companion of the mean of ``q_cond`` has mean zero; here over 4000 ReLU networks of
-    width 10 (``V`` linear, so ``x_l - D1_l`` is exactly ``q*`` for every network):
+    ReLU networks of width 10 (``V`` linear, so ``x_l - D1_l`` is exactly ``q*`` for every
+    network):
 
     >>> from theory import get_activation
     >>> from theory.maps import VarianceMap
@@ -171,6 +171,7 @@ def companions(vmap: VarianceMap, a: np.ndarray, b: np.ndarray, g: np.ndarray, g
     >>> for k in range(4):
     ...     h = rng.standard_normal((4000, 10)) * np.sqrt(x[:, k:k + 1])
     ...     x[:, k + 1] = 2.0 * (np.maximum(h, 0.0) ** 2).mean(axis=1)
+    >>> x = x[np.all(x > 0, axis=1)]  # a layer with every unit off ends a ReLU network (sigma_b = 0)
     >>> c = companions(vmap, np.ones(5), np.zeros(5), np.zeros(5), np.zeros(5), 10, x)
     >>> bool(np.allclose(x - c.q_cond, 1.0))
     True

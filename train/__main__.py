@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -69,6 +70,17 @@ def build_runs(args: argparse.Namespace) -> list[RunSpec]:
     return with_control_runs(runs) if args.scale_control else runs
 
 
+def writable(out) -> None:
+    """Refuse, before any training, an ``--out`` whose folder cannot be written."""
+    probe = Path(out).absolute().parent / f".write-probe-{os.getpid()}"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise ValueError(f"cannot write {out}: {err.strerror or err}") from None
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     out = args.out or DEFAULT_OUT
@@ -79,6 +91,7 @@ def main(argv=None) -> int:
         max_ensemble = MAX_ENSEMBLE if args.max_ensemble is None else args.max_ensemble
         check_run_options(args, out, max_ensemble)
         data = load_dataset(args.dataset or DEFAULT_DATASET, args.data_dir, args.split_seed, args.train_size)
+        writable(out)
     except (ValueError, DataNotFoundError) as exc:
         raise SystemExit(f"error: {exc}") from None
     ds = train_ensembles(runs, data, config, args, device, out, max_ensemble)

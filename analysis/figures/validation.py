@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from analysis.claims import config_label, scale_classes
-from analysis.estimators import divergence_curve, log_prod_chi1, moments, nlo_coefficient, percentiles, scaled_variance
+from analysis.estimators import divergence_curve, log_prod_chi1, moments, nlo_coefficient, percentiles
 from analysis.sweep import theories_of
 
 
@@ -33,23 +33,32 @@ def _grid(n, max_panels=9, size=(4.2, 3.2)):
     return fig, axes.flat[:n]
 
 
-def _width_bands(ax, ds, est, ci):
-    """One line per width with a 1-s.e. band."""
+def _width_bands(ax, ds, est, ci, value="value", se="se"):
+    """One line per width with a 5-s.e. band."""
     layer = ds.layer.values
     for wi, width in enumerate(ds.width.values):
-        v = est.value.isel(config=ci, width=wi).values
-        s = est.se.isel(config=ci, width=wi).values
+        v = est[value].isel(config=ci, width=wi).values
+        s = 5.0 * est[se].isel(config=ci, width=wi).values
         ax.plot(layer, v, lw=1, label=f"N={width}")
         ax.fill_between(layer, v - s, v + s, alpha=0.2)
 
 
-def nlo_vs_layer(ds, max_panels=9):
-    """``N (E q_cond - q^(l))`` against layer per width, with the recursion and the bound."""
-    est = nlo_coefficient(ds)
+def nlo_vs_layer(ds, max_panels=9, est=None):
+    """``N (E q_cond - q^(l))`` against layer per width (the control variate of
+    :mod:`theory.companions`, 5-s.e. bands), with the recursion and the bound."""
+    est = nlo_coefficient(ds) if est is None else est
     fig, axes = _grid(ds.sizes["config"], max_panels)
     for ci, ax in enumerate(axes):
         _width_bands(ax, ds, est, ci)
-        ax.plot(ds.layer.values, ds.q1_theory.isel(config=ci), "k-", lw=1.6, label=r"$\tilde q^{\{1\}}$ recursion")
+        q1, q2 = ds.q1_theory.isel(config=ci).values, ds.q2_theory.isel(config=ci).values
+        for wi, width in enumerate(ds.width.values):
+            ax.plot(ds.layer.values, q1 + q2 / width, ls="--", lw=0.8, color=f"C{wi}")
+        ax.plot(ds.layer.values, q1, "k-", lw=1.6, label=r"$\tilde q^{\{1\}}$ recursion (dashed: $+\tilde q^{\{2\}}/N$)")
+        band = np.concatenate([np.ravel(est.value.isel(config=ci) + s * 5 * est.se.isel(config=ci)) for s in (-1, 1)] + [q1])
+        band = band[np.isfinite(band)]
+        if band.size:
+            pad = 0.1 * (band.max() - band.min() or 1.0)
+            ax.set_ylim(band.min() - pad, band.max() + pad)
         bound = float(ds.bound[ci])
         if np.isfinite(bound):
             ax.axhline(bound, color="k", ls="--", lw=1, label="Thm 2.1 bound")
@@ -58,16 +67,16 @@ def nlo_vs_layer(ds, max_panels=9):
         ax.set_xlabel("layer $l$")
         ax.set_ylabel(r"$N\,(\mathrm{E}\,q_{cond} - q^{(l)})$")
     axes[0].legend(fontsize=7)
-    fig.suptitle("Next-to-leading-order variance correction: simulation (bands: 1 s.e.) vs recursion")
+    fig.suptitle("Next-to-leading-order variance correction: simulation (control variate, bands: 5 s.e.) vs recursion")
     return fig
 
 
-def variance_vs_r(ds, max_panels=9):
-    """``N Var(q_cond)`` against layer per width, with ``r^(l)``."""
-    est = scaled_variance(ds, "q_cond")
+def variance_vs_r(ds, max_panels=9, est=None):
+    """``N Var(q_cond)`` against layer per width (the control variate, 5-s.e. bands), with ``r^(l)``."""
+    est = nlo_coefficient(ds) if est is None else est
     fig, axes = _grid(ds.sizes["config"], max_panels)
     for ci, ax in enumerate(axes):
-        _width_bands(ax, ds, est, ci)
+        _width_bands(ax, ds, est, ci, "variance", "variance_se")
         ax.plot(ds.layer.values, ds.r_theory.isel(config=ci), "k-", lw=1.6, label="$r^{(l)}$ recursion")
         ax.set_title(_label(ds, ci), fontsize=9)
         ax.set_xlabel("layer $l$")
