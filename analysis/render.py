@@ -4,8 +4,9 @@ Blocks: ``("h1" | "h2" | "h3" | "p" | "answer", text)``, ``("code", text)``,
 ``("table", (header, rows))``, ``("figure", (path, caption))`` and
 ``("details", (summary, blocks))`` (folded in HTML, a titled section in Markdown).
 The HTML embeds every figure (base64 PNG), loads nothing from the network, runs no
-script, reads at phone width (figures and tables scale or scroll) and prints with its
-folded sections open.
+script, reads at phone width (figures scale; wide tables scroll inside their own box;
+long unbroken words such as paths and commands wrap, so nothing makes the page wider than
+the screen) and prints with its folded sections open.
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ import base64
 import html
 
 CSS = """
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;line-height:1.45;max-width:64rem;margin:0 auto;
-padding:0 1rem 3rem;color:#1a1a1a}
+padding:0 1rem 3rem;color:#1a1a1a;overflow-wrap:break-word}
+h1,h2,h3,p,pre,code,figcaption,summary{overflow-wrap:anywhere}
 h1{font-size:1.6rem;margin-top:1.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}h3{margin-top:1.4rem}
 p.answer{font-size:1.05rem;margin:.4rem 0}
-figure{margin:1rem 0}figure img{max-width:100%;height:auto;display:block}
+img{max-width:100%;height:auto}
+figure{margin:1rem 0;max-width:100%}figure img{display:block}
 figcaption{font-size:.85rem;color:#555}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}
 td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left}
+td.wrap{overflow-wrap:anywhere;min-width:14em}td.long{min-width:10em}
 td.verdict{font-weight:bold}tr.fails{background:#fdd}
-code,pre{font-size:.8rem;background:#f4f4f4}pre{padding:.5rem;overflow-x:auto;white-space:pre-wrap}
+code,pre{font-size:.8rem;background:#f4f4f4}pre{padding:.5rem;overflow-x:auto;white-space:pre-wrap;max-width:100%}
 details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}
 @media print{details::details-content{content-visibility:visible;display:block}summary{list-style:none}
 body{max-width:none}}
@@ -53,6 +58,27 @@ def to_markdown(blocks) -> str:
     return "\n".join(lines)
 
 
+#: a table cell with a word (no space) longer than this many characters (a path, a command's
+#: argument) may break anywhere, so that it cannot make its table wider than a phone
+LONG_WORD = 30
+#: a table cell with more text than this keeps a readable width (class ``long``) rather than
+#: shrinking to its longest word when a phone squeezes the table (which then scrolls)
+LONG_TEXT = 40
+
+
+def _cell(head: str, text: str) -> str:
+    """One ``<td>``: the verdict column bold; a cell with a long unbroken word wraps anywhere
+    (class ``wrap``), one with long text keeps a minimum width (class ``long``); short cells
+    keep whole numbers and names on one line."""
+    classes = ["verdict"] if head == "verdict" else []
+    if max(map(len, text.split()), default=0) > LONG_WORD:
+        classes.append("wrap")
+    elif len(text) > LONG_TEXT:
+        classes.append("long")
+    attr = f" class='{' '.join(classes)}'" if classes else ""
+    return f"<td{attr}>{html.escape(text)}</td>"
+
+
 def _html_blocks(blocks) -> list[str]:
     parts = []
     for kind, body in blocks:
@@ -69,9 +95,7 @@ def _html_blocks(blocks) -> list[str]:
             out = ["<div class='scroll'><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
             for r in rows:
                 cls = " class='fails'" if "verdict" in head and r[head.index("verdict")] == "FAILS" else ""
-                out.append(f"<tr{cls}>" + "".join(
-                    f"<td class='verdict'>{html.escape(c)}</td>" if h == "verdict" else f"<td>{html.escape(c)}</td>"
-                    for h, c in zip(head, r)) + "</tr>")
+                out.append(f"<tr{cls}>" + "".join(_cell(h, c) for h, c in zip(head, r)) + "</tr>")
             parts.append("".join(out) + "</table></div>")
         elif kind == "figure":
             path, caption = body

@@ -39,7 +39,7 @@ def require_cupy(
     if cupy is None:
         raise GpuUnavailableError(
             f"{what} needs CuPy: install the 'gpu' extra (pip install 'eoc-sparse[gpu]', i.e. "
-            f"cupy-cuda12x) on a machine with an NVIDIA GPU; {fallback}"
+            f"cupy-cuda13x, for CUDA 13) on a machine with an NVIDIA GPU; {fallback}"
         )
     try:
         count = cupy.cuda.runtime.getDeviceCount()

@@ -51,13 +51,13 @@ def simulate_chunk(
     if sweep.sampler == "reduced":
         states = network_states(sweep.seed, width, start, stop)
         code, params = activation_code(sol.activation)
+        kernel = reduced_network(code, sweep.inputs, sweep.backward)
 
         def work(indices):
             for k in indices:
-                reduced_network(
-                    states[k], sweep.depth, width, sweep.inputs, code, params, sol.sigma_w2, sol.sigma_b2,
-                    sol.q_star, sweep.rho0, sweep.backward, out["q_tilde"], out["q_cond"], out["chi1"],
-                    out["sparsity"], out["rho"], out["back_norm2"], k,
+                kernel(
+                    states[k], sweep.depth, width, params, sol.sigma_w2, sol.sigma_b2, sol.q_star, sweep.rho0,
+                    out["q_tilde"], out["q_cond"], out["chi1"], out["sparsity"], out["rho"], out["back_norm2"], k,
                 )
     else:
         rngs = [network_rng(sweep.seed, width, s) for s in range(start, stop)]

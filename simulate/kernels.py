@@ -2,9 +2,18 @@
 
 One call simulates one network fed ``B`` inputs (``B = 1`` or ``2``), drawing every
 random number from the xoshiro256++ state it is given (its own stream, keyed by (seed,
-width, sample); the normals are :func:`simulate.normals.standard_normal`, inlined); the
-kernel releases the GIL, so threads run networks in parallel and the results do not
-depend on the chunking or the thread.
+width, sample); the normals of :mod:`simulate.normals`); the kernel releases the GIL, so
+threads run networks in parallel and the results do not depend on the chunking or the
+thread.
+
+Compilation: one kernel per (family, ``B``, backward pass), compiled when a run first asks
+for it and cached on disk by Numba (:func:`reduced_network`), so a run compiles only what
+it uses. Numba inlines only the normal transform into the hot loop (``inline="always"``,
+which keeps the generator's state in registers); every other function is compiled on its
+own, specialised to the kernel's family by a literal ``code``, and LLVM inlines the small
+ones (:func:`phi`, :func:`dphi`, the generator's step). Numba copies an inlined function's
+IR at each call site, at a cost that grows with the square of its size: one kernel for
+every family, inlining all of them, took ~50 s to compile (``docs/benchmarks.md``).
 
 Forward (exact in distribution). Layer 1 is ``N(0, q* C0)`` with ``C0`` the unit-diagonal
 input correlation (``rho0`` off the diagonal). Given the ``n x B`` post-activations
@@ -29,6 +38,7 @@ uniformly random unit vector ``delta^(L)``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba as nb
@@ -46,11 +56,13 @@ def activation_code(activation) -> tuple[int, np.ndarray]:
     return activation.kernel_code, params
 
 
-@nb.njit(inline="always")
+@nb.njit(cache=True)
 def phi(code, x, p):
     """The activations of :mod:`theory.activations` by ``kernel_code``, elementwise (same
     definitions; ``tests/test_activations_agree.py`` checks every implementation). ``p``
-    is the tuple of the four parameters (a tuple stays in registers in the hot loop)."""
+    is the tuple of the four parameters (a tuple stays in registers in the hot loop). The
+    kernels call it with a literal ``code``: compiled for that family alone, it folds to
+    one line, which LLVM inlines."""
     if code == 0:
         return max(x - p[0], 0.0)
     if code == 1:
@@ -67,7 +79,7 @@ def phi(code, x, p):
     return max(p[1] - abs(x - p[0]), 0.0)
 
 
-@nb.njit(inline="always")
+@nb.njit(cache=True)
 def dphi(code, x, p):
     """``phi'`` almost everywhere (as :meth:`theory.Activation.dphi`); the comparisons are
     combined with ``&`` (no short circuit), so the hot loop has no unpredictable branch."""
@@ -87,7 +99,7 @@ def dphi(code, x, p):
     return (-1.0 if d > 0 else 1.0) if abs(d) < p[1] else 0.0
 
 
-@nb.njit(inline="always")
+@nb.njit(error_model="numpy")
 def _chol2(g00, g01, g11):
     """Cholesky factor of a 2x2 covariance (clamped at a singular one)."""
     l00 = math.sqrt(g00)
@@ -96,11 +108,10 @@ def _chol2(g00, g01, g11):
     return l00, l10, l11
 
 
-@nb.njit(inline="always", error_model="numpy")
-def _single_input_layer(code, state, sd, width, p, hs, slot, keep):
-    """One layer fed one input: draw its ``N`` pre-activations ``h = sd z`` and return
-    ``(sum h^2, sum phi'^2, sum phi^2, zeros)``. ``code`` is a literal at every call site
-    (:func:`_single_input`), so ``phi`` and ``phi'`` fold to the family's own formula, and
+@nb.njit(error_model="numpy")
+def _one_input_layer(code, state, sd, width, p, hs, slot, keep):
+    """One layer fed one input (the hot loop of the sampler): draw its ``N``
+    pre-activations ``h = sd z`` and return ``(sum h^2, sum phi'^2, sum phi^2, zeros)``;
     the generator's state stays in registers for the whole layer."""
     s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
     s_h2 = 0.0
@@ -122,83 +133,88 @@ def _single_input_layer(code, state, sd, width, p, hs, slot, keep):
     return s_h2, s_d2, a00, zeros
 
 
-@nb.njit(inline="always", error_model="numpy")
-def _single_input(code, state, sd, width, p, hs, slot, keep):
-    """:func:`_single_input_layer` compiled once per family (the hot loop of the sampler)."""
-    if code == 0:
-        return _single_input_layer(0, state, sd, width, p, hs, slot, keep)
-    if code == 1:
-        return _single_input_layer(1, state, sd, width, p, hs, slot, keep)
-    if code == 2:
-        return _single_input_layer(2, state, sd, width, p, hs, slot, keep)
-    if code == 3:
-        return _single_input_layer(3, state, sd, width, p, hs, slot, keep)
-    if code == 4:
-        return _single_input_layer(4, state, sd, width, p, hs, slot, keep)
-    if code == 5:
-        return _single_input_layer(5, state, sd, width, p, hs, slot, keep)
-    return _single_input_layer(6, state, sd, width, p, hs, slot, keep)
+@nb.njit(error_model="numpy")
+def _two_input_layer(code, state, g00, g01, g11, width, p, hs, slot, keep):
+    """One layer fed two inputs: draw its ``N`` rows ``(h0, h1) = chol(G) z`` and return
+    ``(sum h0^2, sum phi'(h0)^2, sum phi(h0)^2, sum phi(h0) phi(h1), sum phi(h1)^2,
+    zeros of phi(h0))``."""
+    l00, l10, l11 = _chol2(g00, g01, g11)
+    s_h2 = 0.0
+    s_d2 = 0.0
+    zeros = 0
+    a00 = 0.0
+    a01 = 0.0
+    a11 = 0.0
+    for j in range(width):
+        z0 = standard_normal(state)
+        z1 = standard_normal(state)
+        h0 = l00 * z0
+        h1 = l10 * z0 + l11 * z1
+        if keep:
+            hs[slot, j, 0] = h0
+            hs[slot, j, 1] = h1
+        f0 = phi(code, h0, p)
+        f1 = phi(code, h1, p)
+        s_h2 += h0 * h0
+        d = dphi(code, h0, p)
+        s_d2 += d * d
+        a00 += f0 * f0
+        a01 += f0 * f1
+        a11 += f1 * f1
+        zeros += f0 == 0.0
+    return s_h2, s_d2, a00, a01, a11, zeros
 
 
-@nb.njit(nogil=True, cache=True, error_model="numpy")
-def reduced_network(
-    state, depth, width, n_inputs, code, p, sigma_w2, sigma_b2, q_star, rho0, backward,
-    q_tilde, q_cond, chi1, sparsity, rho, back_norm2, k,
-):
-    """Simulate one network and fill row ``k`` of the ``(networks, depth)`` outputs."""
-    p = (p[0], p[1], p[2], p[3])
-    keep = backward
-    hs = np.empty((depth if keep else 1, width, n_inputs))
-    gs = np.empty((depth, 3))
-    g00 = q_star
-    g11 = q_star
-    g01 = rho0 * q_star
-    for layer in range(depth):
-        gs[layer, 0] = g00
-        gs[layer, 1] = g01
-        gs[layer, 2] = g11
-        q_cond[k, layer] = g00
-        if n_inputs == 2:
-            rho[k, layer] = g01 / math.sqrt(g00 * g11)
-        slot = layer if keep else 0
-        s_h2 = 0.0
-        s_d2 = 0.0
-        zeros = 0
-        a00 = 0.0
-        a01 = 0.0
-        a11 = 0.0
-        if n_inputs == 1:
-            s_h2, s_d2, a00, zeros = _single_input(code, state, math.sqrt(g00), width, p, hs, slot, keep)
-        else:
-            l00, l10, l11 = _chol2(g00, g01, g11)
-            for j in range(width):
-                z0 = standard_normal(state)
-                z1 = standard_normal(state)
-                h0 = l00 * z0
-                h1 = l10 * z0 + l11 * z1
-                if keep:
-                    hs[slot, j, 0] = h0
-                    hs[slot, j, 1] = h1
-                f0 = phi(code, h0, p)
-                f1 = phi(code, h1, p)
-                s_h2 += h0 * h0
-                d = dphi(code, h0, p)
-                s_d2 += d * d
-                a00 += f0 * f0
-                a01 += f0 * f1
-                a11 += f1 * f1
-                zeros += f0 == 0.0
-        q_tilde[k, layer] = s_h2 / width
-        chi1[k, layer] = sigma_w2 * s_d2 / width
-        sparsity[k, layer] = zeros / width
-        g00 = sigma_w2 * a00 / width + sigma_b2
-        g01 = sigma_w2 * a01 / width + sigma_b2
-        g11 = sigma_w2 * a11 / width + sigma_b2
-    if backward:
-        _backward(state, hs, gs, width, n_inputs, code, p, sigma_w2, sigma_b2, back_norm2[k])
+@functools.cache
+def reduced_network(code: int, n_inputs: int, backward: bool):
+    """The compiled kernel that simulates one network of the family ``code`` (its
+    ``kernel_code``) fed ``n_inputs`` inputs, with the backward pass or without:
+    ``kernel(state, depth, width, p, sigma_w2, sigma_b2, q_star, rho0, q_tilde, q_cond,
+    chi1, sparsity, rho, back_norm2, k)`` fills row ``k`` of the ``(networks, depth)``
+    outputs.
+
+    The three keys are constants of the kernel (a closure; Numba's disk cache keys it by
+    their values): Numba prunes the branches it does not take before typing, and types the
+    functions it calls with them as literals, so they too are compiled for this family,
+    input count and backward setting alone."""
+    code, n_inputs, backward = int(code), int(n_inputs), bool(backward)  # the literals' types
+
+    @nb.njit(nogil=True, cache=True, error_model="numpy")
+    def kernel(state, depth, width, p, sigma_w2, sigma_b2, q_star, rho0, q_tilde, q_cond, chi1, sparsity, rho,
+               back_norm2, k):
+        p = (p[0], p[1], p[2], p[3])
+        keep = backward
+        hs = np.empty((depth if keep else 1, width, n_inputs))
+        gs = np.empty((depth, 3))
+        g00 = q_star
+        g11 = q_star
+        g01 = rho0 * q_star
+        for layer in range(depth):
+            gs[layer, 0] = g00
+            gs[layer, 1] = g01
+            gs[layer, 2] = g11
+            q_cond[k, layer] = g00
+            slot = layer if keep else 0
+            if n_inputs == 1:
+                s_h2, s_d2, a00, zeros = _one_input_layer(code, state, math.sqrt(g00), width, p, hs, slot, keep)
+                a01 = 0.0
+                a11 = 0.0
+            else:
+                rho[k, layer] = g01 / math.sqrt(g00 * g11)
+                s_h2, s_d2, a00, a01, a11, zeros = _two_input_layer(code, state, g00, g01, g11, width, p, hs, slot, keep)
+            q_tilde[k, layer] = s_h2 / width
+            chi1[k, layer] = sigma_w2 * s_d2 / width
+            sparsity[k, layer] = zeros / width
+            g00 = sigma_w2 * a00 / width + sigma_b2
+            g01 = sigma_w2 * a01 / width + sigma_b2
+            g11 = sigma_w2 * a11 / width + sigma_b2
+        if backward:
+            _backward(state, hs, gs, width, n_inputs, code, p, sigma_w2, sigma_b2, back_norm2[k])
+
+    return kernel
 
 
-@nb.njit(inline="always", error_model="numpy")
+@nb.njit(error_model="numpy")
 def _solve_psd(n_inputs, g00, g01, g11, c0, c1):
     """``y = G^+ c`` for the (at most 2x2) PSD ``G``. ``G`` is singular when a layer's
     activations are all zero (or the inputs' coincide); ``c`` lies in the range of ``G``
@@ -215,7 +231,7 @@ def _solve_psd(n_inputs, g00, g01, g11, c0, c1):
     return inv * (g00 * c0 + g01 * c1), inv * (g01 * c0 + g11 * c1)
 
 
-@nb.njit(inline="always", error_model="numpy")
+@nb.njit(error_model="numpy")
 def _backward(state, hs, gs, width, n_inputs, code, p, sigma_w2, sigma_b2, out):
     """Back-propagate a random unit vector from layer ``L`` to 1 (module docstring)."""
     depth = hs.shape[0]

@@ -2,7 +2,10 @@
 
 The reduced sampler draws one normal per neuron-layer, so the generator is its floor.
 NumPy's ``Generator`` inside Numba pays an indirect call into the bit generator for every
-draw; here both the bit generator and the transform are inlined into the kernel.
+draw; here both the bit generator and the transform are inlined into the kernel's hot
+loop: :func:`normal` by Numba (``inline="always"``), the small functions it calls by LLVM
+(they are compiled once and cached, so each kernel that inlines :func:`normal` compiles
+only the transform; see :mod:`simulate.kernels`, "Compilation").
 
 * Bit generator: xoshiro256++ (Blackman & Vigna, "Scrambled linear pseudorandom number
   generators", ACM TOMS 2021; the reference ``xoshiro256plusplus.c``): 256 bits of state,
@@ -73,12 +76,12 @@ def network_states(seed: int, width: int, start: int, stop: int) -> np.ndarray:
     return np.ascontiguousarray(seed_sequence_words(seed, width, start, stop, 8)).view(np.uint64).reshape(-1, 4)
 
 
-@nb.njit(inline="always")
+@nb.njit(cache=True)
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@nb.njit(inline="always")
+@nb.njit(cache=True)
 def step(s0, s1, s2, s3):
     """One xoshiro256++ step on a state held in four local variables (registers):
     ``(output, s0, s1, s2, s3)``."""
@@ -93,7 +96,7 @@ def step(s0, s1, s2, s3):
     return result, s0, s1, s2, s3
 
 
-@nb.njit(inline="always")
+@nb.njit(cache=True)
 def _unit(bits):
     """A uniform double in ``[0, 1)`` from the top 53 of 64 bits (through int64: one
     conversion instruction)."""
@@ -136,9 +139,10 @@ def next_u64(s):
     return r
 
 
-@nb.njit(inline="always")
+@nb.njit(cache=True)
 def standard_normal(s):
-    """One exact standard normal from the state array ``s`` (4 uint64)."""
+    """One exact standard normal from the state array ``s`` (4 uint64): a call, compiled
+    once and cached (the one-input hot loop uses :func:`normal`, inlined)."""
     z, s[0], s[1], s[2], s[3] = normal(s[0], s[1], s[2], s[3])
     return z
 

@@ -11,6 +11,7 @@ the random seed).
 """
 
 import functools
+import math
 import warnings
 
 import numpy as np
@@ -215,6 +216,49 @@ def test_cpu_results_do_not_depend_on_threads():
         np.testing.assert_array_equal(values, two[name])
 
 
+#: ``math.fsum`` of each observable over the 4 networks x 6 layers of :func:`_pinned_sweep`
+#: (``float.hex``), computed with the kernels as they were before they were compiled per
+#: family (issue 24), the forward observables (the same with the backward pass or without)
+#: and the back-propagated norms: a change to the CPU reduced sampler that moves one bit of
+#: one value of one family, input count or backward setting fails here
+_PINNED = {
+    ("crelu", 1): dict(q_tilde="0x1.94a70e0aae841p+4", q_cond="0x1.b5b8aea913270p+4", chi1="0x1.7c2eb46e11254p+4",
+                       sparsity="0x1.10ccccccccccdp+4"),
+    ("crelu", 2): dict(q_tilde="0x1.2f558fc98e846p+5", q_cond="0x1.1b59e9e5cf191p+5", chi1="0x1.7c2eb46e11254p+4",
+                       sparsity="0x1.04ccccccccccdp+4", rho="0x1.3ab7246cac192p+4"),
+    ("cst", 1): dict(q_tilde="0x1.7d3aceea4e980p+4", q_cond="0x1.a20981465e7c3p+4", chi1="0x1.5166d5662d63ep+4",
+                     sparsity="0x1.219999999999ap+4"),
+    ("cst", 2): dict(q_tilde="0x1.fcb0b1c5d75b6p+4", q_cond="0x1.ec7c0825ec1efp+4", chi1="0x1.83474989510a1p+4",
+                     sparsity="0x1.08ccccccccccdp+4", rho="0x1.4bf0612b43296p+4"),
+    ("relu_tau", 1): dict(q_tilde="0x1.42d0b0cd27abap+4", q_cond="0x1.6488ceb1dac78p+4", chi1="0x1.52aaaaaaaaaaap+4",
+                          sparsity="0x1.1a66666666666p+4"),
+    ("relu_tau", 2): dict(q_tilde="0x1.6aa5da8155800p+5", q_cond="0x1.6c429e881f154p+5", chi1="0x1.9d55555555555p+4",
+                          sparsity="0x1.0400000000000p+4", rho="0x1.3a761ce4c5625p+4"),
+}
+_PINNED_BACK_NORM2 = {("crelu", 1): "0x1.3eaab4b2d37a4p+6", ("crelu", 2): "0x1.785010aaaa449p+4",
+                      ("cst", 1): "0x1.150c633e256e0p+5", ("cst", 2): "0x1.71c93258c2bc0p+3",
+                      ("relu_tau", 1): "0x1.fbfaea572ba49p+5", ("relu_tau", 2): "0x1.db4b0817322abp+4"}
+
+
+def _pinned_sweep(activation, inputs, backward):
+    vprime = None if activation == "relu_tau" else (0.7,)
+    return Sweep(activation=(activation,), sparsity=(0.7,), q_star=(1.3,), vprime=vprime, width=(20,), depth=6,
+                 samples=4, seed=7, inputs=inputs, backward=backward)
+
+
+@pytest.mark.parametrize("backward", [False, True])
+@pytest.mark.parametrize(("activation", "inputs"), list(_PINNED))
+def test_cpu_reduced_sampler_reproduces_its_pinned_values(activation, inputs, backward):
+    """The CPU reduced sampler's output is an exact function of (seed, configuration,
+    sample): these sums are those of the kernels before issue 24, bit for bit."""
+    out = _cpu(_pinned_sweep(activation, inputs, backward))
+    got = {name: math.fsum(values.ravel()).hex() for name, values in out.items() if name != "diverged_layer"}
+    want = dict(_PINNED[(activation, inputs)])
+    if backward:
+        want["back_norm2"] = _PINNED_BACK_NORM2[(activation, inputs)]
+    assert got == want
+
+
 def test_scale_covariance_of_the_simulation(backend):
     """SPEC.md: the streams are keyed by (seed, width, sample) only, so with the same seed a
     q* = 3 network is the q* = 1 network times sqrt(3)."""
@@ -346,8 +390,10 @@ def test_existing_store_is_never_lost(tmp_path):
     path = tmp_path / "keep.zarr"
     run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, progress=False)
     before = _store_values(path)
-    with pytest.raises(SweepError, match="exists"):
-        run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, progress=False)
+    # the same sweep again completes nothing (the store is complete) and changes nothing
+    run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, progress=False)
+    with pytest.raises(SweepError, match="different sweep"):
+        run(Sweep(q_star=(2.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, progress=False)
     with pytest.raises(SweepError, match="different sweep"):
         run(Sweep(q_star=(2.0,), vprime=(0.7,), width=(10,), depth=3, samples=2), path, resume=True, progress=False)
     zarr.open_group(path, mode="r+").attrs["backend"] = "gpu"  # as if a GPU had written it

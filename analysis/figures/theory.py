@@ -122,6 +122,7 @@ def _heatmaps(
     fig = Figure(figsize=(5.0 * len(sparsities) + 0.4, 4.6), layout="constrained")
     axes = fig.subplots(1, len(sparsities), squeeze=False)[0]
     zero_colour = "k" if diverging else "C1"
+    legend = {}
     for ax, s in zip(axes, sparsities):
         sol = solve_eoc("crelu", s, q[None, :], m=m[:, None])
         z = np.asarray(getattr(sol, quantity))
@@ -142,11 +143,14 @@ def _heatmaps(
             handles.append(Line2D([], [], color=zero_colour, ls="--", lw=1.4, label=f"${label.strip('$')} = 0$"))
         if highlight and math.isclose(s, HIGHLIGHT_SPARSITY):
             handles += _highlight(ax, q, m, sol, quantity)
-        if handles:
-            ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+        legend.update((h.get_label(), h) for h in handles)
         ax.set_title(rf"$s = {s:g}$")
         ax.set_xlabel(r"fixed point $q^*$")
         ax.set_ylabel(r"clipping $m$")
+    if legend:
+        # below the panels, so that it hides no part of a heat map
+        fig.legend(handles=list(legend.values()), loc="outside lower center", ncols=len(legend), fontsize=9,
+                   frameon=False)
     fig.suptitle(title)
     return fig
 
@@ -245,7 +249,7 @@ def variance_maps_qstar(
     ax.set_ylabel(r"$V(q)$")
     ax.legend(handles=[*ax.get_legend_handles_labels()[0], *_fixed_point_handles(points)], fontsize=8, loc="upper left")
     fig.suptitle(
-        f"{_ARXIV} Fig. 1(b): {_NAMES['crelu']} variance maps on the EoC\n" rf"$m = {m:g}$, $s = {sparsity:g}$"
+        f"{_ARXIV} Fig. 1(b):\n{_NAMES['crelu']} variance maps on the EoC, " rf"$m = {m:g}$, $s = {sparsity:g}$"
     )
     return fig
 

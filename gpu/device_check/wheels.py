@@ -48,8 +48,8 @@ DEVICE_TAGS = frozenset(
     [*tags.cpython_tags((3, 12), abis=["cp312", "abi3", "none"], platforms=DEVICE_PLATFORMS),
      *tags.compatible_tags((3, 12), "cp312", DEVICE_PLATFORMS)]
 )
-#: extras of the project that the device check needs (``gpu`` is not one: it names the
-#: CUDA 12 CuPy wheel, and the device brings its own CuPy, which the environment step checks)
+#: extras of the project that the device check needs (``gpu`` is not one: the device brings
+#: its own CuPy, which the environment step checks)
 EXTRAS = ("test", "train")
 
 # Source: /work/.library/device/KINDS.md, section "Python packages already there" (the
