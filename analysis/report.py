@@ -6,10 +6,11 @@ Writes ``DIR/report.html`` (one self-contained file: figures embedded, nothing f
 budget, widths used, per-width estimates and, for every open question, the command
 that would settle it with its estimated cost).
 
-The page opens with the answer: a verdict matrix (claims x configurations) and three
-sentences, what holds, what fails with its numbers, and what is open with the run that
-would settle it. Then the configurations (each named once, with a short id; q* copies
-that are the same networks by scale covariance are one entry), the open questions with
+The page opens with the answer: a verdict matrix (claims x configurations) and a few
+sentences: where networks escaped (a stability sweep), what holds, what fails with its
+numbers, and what is open with the run that would settle it. Then the configurations
+(each named once, with a short id; q* copies that are the same networks by scale
+covariance are one entry), the open questions with
 their commands, one section per claim (its figure, then its table folded, the
 surprising rows first), the distribution of ``prod chi1``, the layer-by-layer and theory
 figures, the checks of the engine, and the run itself. The rules are in
@@ -54,9 +55,19 @@ def _fmt(x) -> str:
     return f"{x:.4g}"
 
 
+def escapes(claims: list[dict]) -> str | None:
+    """The stability sweep's punchline, where networks escaped: the fraction per configuration
+    whose variance left [q*/10, 10 q*] by the last layer (None when none escaped)."""
+    rows = [c for c in claims if c["claim"] == "stability" and c.get("escaped") is not None]
+    if not any(c["escaped"] > 0 for c in rows):
+        return None
+    parts = ", ".join(f"{c['config']['activation']} (s = {c['config']['sparsity']:g}) {100 * c['escaped']:.1f}%" for c in rows)
+    return f"By layer {rows[0]['layer']}, networks whose variance left [q*/10, 10 q*] (widest width): {parts}."
+
+
 def answer(claims: list[dict]) -> list[str]:
-    """Three sentences: what holds, what fails (with its numbers), what is open and the run
-    that would settle it."""
+    """The sentences a reader needs first: where networks escaped (a stability sweep), what
+    holds, what fails (with its numbers), what is open and the run that would settle it."""
     papers = [c for c in claims if c.get("kind", "claim") == "claim"]
     counts = tally(claims)
     rows: dict[str, list[str]] = {}
@@ -64,8 +75,11 @@ def answer(claims: list[dict]) -> list[str]:
         if c["verdict"] != "not applicable":
             rows.setdefault(row_label(c), []).append(c["verdict"])
     everywhere = [r for r, v in rows.items() if all(x == "holds" for x in v)]
+    skipped = counts.get("not applicable", 0)
+    where = "in every configuration where it applies" if skipped else "in every configuration"
     holds = (f"{counts.get('holds', 0)} of {len(papers)} claims hold (within 5 s.e. of the prediction and resolved from "
-             f"the null)" + (f"; in every configuration: {', '.join(everywhere)}." if everywhere else "."))
+             f"the null)" + (f"; {where}: {', '.join(everywhere)}" if everywhere else "")
+             + (f"; {skipped} are not applicable (their hypothesis fails, e.g. V'(q*) = 1)." if skipped else "."))
     failing = [c for c in papers if c["verdict"] == "fails"]
     if failing:
         shown = "; ".join(f"{row_label(c)} on {c['config_id']} measures {c['measurement']:.4g} +- {c['uncertainty']:.2g} "
@@ -85,7 +99,8 @@ def answer(claims: list[dict]) -> list[str]:
                  f"all {len(runs)} runs listed below take about {total:.0f} s on the 2-core CPU machine.")
     else:
         still = "Nothing is left open."
-    return [holds, fails, still]
+    punchline = escapes(claims)
+    return ([punchline] if punchline else []) + [holds, fails, still]
 
 
 def _config_rows(claims: list[dict]) -> list[list[str]]:

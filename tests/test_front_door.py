@@ -66,3 +66,21 @@ def test_report_goes_beside_its_store_by_default(tmp_path, capsys):
 def test_plan_with_an_unknown_family(capsys):
     assert plan_main(["--activation", "nosuch"]) == 2
     assert "unknown activation 'nosuch'" in _one_line_error(capsys)
+
+
+def test_a_stability_sweep_leads_with_its_escapes_and_counts_what_does_not_apply():
+    """The report's first sentences (analysis.report.answer) on records shaped as the claims
+    of a stability sweep: the escape fractions come first, and a claim that holds wherever it
+    applies is not said to hold 'in every configuration'."""
+    from analysis.report import answer
+
+    def record(act, claim, verdict, escaped=None):
+        rec = {"claim": claim, "row": claim, "kind": "claim", "verdict": verdict, "config_id": act, "layer": 200,
+               "config": {"activation": act, "sparsity": 0.6}, "reason": "", "command": None}
+        return {**rec, "escaped": escaped} if escaped is not None else rec
+
+    claims = [record("relu_tau", "stability", "holds", 0.581), record("crelu", "stability", "holds", 0.0),
+              record("relu_tau", "q1_recursion", "not applicable"), record("crelu", "q1_recursion", "holds")]
+    sentences = answer(claims)
+    assert sentences[0].startswith("By layer 200") and "relu_tau (s = 0.6) 58.1%" in sentences[0]
+    assert "in every configuration where it applies" in sentences[1] and "1 are not applicable" in sentences[1]
