@@ -48,7 +48,6 @@ from tqdm.auto import tqdm
 from analysis.estimators import growth, moments
 from analysis.features import FeatureMoments, NetworkBatch, batches, delta_method
 from analysis.verdicts import (
-    SIGMAS,
     Growth,
     Limit,
     Verdict,
