@@ -46,7 +46,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from analysis.estimators import growth, moments
-from analysis.features import FeatureMoments, NetworkBatch, batches, delta_method
+from analysis.features import FeatureMoments, NetworkBatch, batches, delta_method, gaussian_reason
 from analysis.verdicts import (
     Growth,
     Limit,
@@ -126,13 +126,6 @@ def scale_classes(ds: xr.Dataset) -> list[list[int]]:
 def config_id(k: int) -> str:
     """The short name of the ``k``-th scale class (1-based) in a report."""
     return f"C{k}"
-
-
-def gaussian_reason(ds: xr.Dataset) -> str | None:
-    """Why neither the ``1/N`` theory nor the companions apply to a store (None: they do)."""
-    if ds.attrs.get("weights", "gaussian") != "gaussian":
-        return f"derived for Gaussian weights; this store has {ds.attrs['weights']} weights"
-    return None
 
 
 @dataclass
@@ -341,9 +334,7 @@ class ExpansionClaim(Claim):
         if reason:
             rec = ctx.record(self, exp.prediction, math.nan, math.nan, "not evaluated", Verdict("not applicable", reason),
                              null=exp.null)
-            if gaussian_reason(ctx.ds):
-                rec.extra["control_variate"] = f"not applicable: the companions are {gaussian_reason(ctx.ds)}"
-            return rec
+            return self._note_companions(rec, ctx)
         estimates = [self.estimate(ctx, wi) for wi in range(len(ctx.widths))]
         limit, result, _ = self.verdict(ctx.theory, estimates)
         prediction, measured = self.reported(limit, exp, ctx.theory)
@@ -367,8 +358,14 @@ class ExpansionClaim(Claim):
         rec.extra["plain_measurement"] = plain.value
         rec.extra["plain_uncertainty"] = plain.se
         rec.extra["variance_reduction"] = (plain.se / limit.se) ** 2 if limit.se and np.isfinite(plain.se) else math.nan
-        if gaussian_reason(ctx.ds):
-            rec.extra["control_variate"] = f"not applicable: the companions are {gaussian_reason(ctx.ds)}"
+        return self._note_companions(rec, ctx)
+
+    @staticmethod
+    def _note_companions(rec: Record, ctx: Context) -> Record:
+        """Say in the record why the control variate is not applicable, where it is not."""
+        reason = gaussian_reason(ctx.ds)
+        if reason:
+            rec.extra["control_variate"] = f"not applicable: the companions are {reason}"
         return rec
 
 

@@ -56,8 +56,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from analysis.claims import ExpansionClaim, WidthEstimate, gaussian_reason
-from analysis.features import FeatureMoments, NetworkBatch
+from analysis.claims import ExpansionClaim, WidthEstimate
+from analysis.features import FeatureMoments, NetworkBatch, gaussian_reason
 from theory.companions import UnitMoments
 from theory.correlation import ZETA_MAX, CorrelationExpansion, correlation_expansion
 from theory.expansion import RHO_MAX, ConfigurationTheory, Expansion

@@ -107,8 +107,7 @@ def nlo_coefficient(ds: xr.Dataset) -> xr.Dataset:
     The control variate's variance has the first-order standard error ``sd((x - mean)^2 -
     M)/sqrt(n)`` (``mean`` the predicted ``q + q~{1}/N``); the plain one the sample variance's.
     """
-    from analysis.claims import gaussian_reason
-    from analysis.features import batches
+    from analysis.features import batches, gaussian_reason
     from analysis.sweep import theories_of
 
     theories = theories_of(ds)

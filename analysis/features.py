@@ -25,6 +25,13 @@ from theory.expansion import ConfigurationTheory
 BATCH = 50_000
 
 
+def gaussian_reason(ds: xr.Dataset) -> str | None:
+    """Why neither the ``1/N`` theory nor the companions apply to a store (None: they do)."""
+    if ds.attrs.get("weights", "gaussian") != "gaussian":
+        return f"derived for Gaussian weights; this store has {ds.attrs['weights']} weights"
+    return None
+
+
 @dataclass(frozen=True)
 class FeatureMoments:
     """Count, mean vector and co-moment matrix ``sum (f - mean)(f - mean)^T`` of ``F`` features.

@@ -260,9 +260,11 @@ def build(store: Path | SweepStore, out: Path, progress: bool = False) -> dict:
     steps.update()
 
     layer_figs = []
+    per_layer = {"est": estimators.nlo_coefficient(ds)}  # one pass over the networks for both figures that draw it
     for name, fn in VALIDATION_FIGURES.items():
         if name != "gradient_vs_product":
-            layer_figs.append(("figure", (_save(fn(ds), out / f"{name}.png"), name.replace("_", " "))))
+            kwargs = per_layer if name in ("nlo_vs_layer", "variance_vs_r") else {}
+            layer_figs.append(("figure", (_save(fn(ds, **kwargs), out / f"{name}.png"), name.replace("_", " "))))
     blocks += [("h2", "Layer by layer"), *layer_figs]
     blocks += [("h2", "The papers' theory figures"),
                ("details", ("arXiv Figs 1-4 and ICLR Figs 3-4, computed exactly (no simulation)",

@@ -272,7 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or DEFAULT_OUT)
     try:
         sweep = sweep_from_args(args)
-        out = Path(args.out or DEFAULT_OUT)
         left = _chunks_left(out) if out.exists() and not args.overwrite else None
         configs = sweep.configs()
         run(sweep, out, backend=args.backend, resume=args.resume, overwrite=args.overwrite, scheduler=args.scheduler,
