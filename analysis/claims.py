@@ -69,7 +69,67 @@ STABLE_K = 10.0
 
 @dataclass
 class Record:
-    """One judged claim: a row of ``claims.json``."""
+    """One judged claim: a row of ``claims.json``.
+
+    Made by a claim's :meth:`Claim.evaluate` (and by the engine checks); :meth:`as_dict`
+    gives the row, with ``extra`` merged in and non-finite floats as None (JSON null).
+
+    Parameters
+    ----------
+    claim : str
+        The claim's registered name (:data:`REGISTRY`).
+    statement : str
+        What the claim says.
+    config : dict
+        The configuration judged: ``activation``, ``sparsity``, ``q_star``, ``vprime`` and
+        ``m`` (None: no clipping).
+    layer : int or None
+        The layer ``l`` (1-based) the claim is judged at; None for claims over all layers.
+    prediction : float
+        The theory's prediction.
+    measurement : float
+        The measured value (NaN: not evaluated).
+    uncertainty : float
+        The measurement's standard error.
+    method : str
+        How the measurement was obtained (estimator, widths, networks).
+    verdict : str
+        One of :data:`analysis.verdicts.VERDICTS`.
+    reason : str
+        Why that verdict.
+    kind : str, default "claim"
+        ``"claim"`` (a claim of the papers) or ``"engine check"`` (a check of the
+        simulation engine, reported apart).
+    config_id : str, default ""
+        The short name of the configuration's scale class in a report (``"C1"``, ...).
+    null : float or None, default None
+        What the measurement would be without the effect claimed.
+    next_order_budget : float or None, default None
+        The theory's next order at the widths used (a disagreement within it is not a
+        failure).
+    widths_used : list of int, default []
+        The widths in the regime that entered the verdict.
+    regime_width : int or None, default None
+        The narrowest width at which the claim is in its regime.
+    command : str or None, default None
+        The command that would settle an open claim (:class:`analysis.plan.Settle`).
+    command_seconds : float or None, default None
+        That command's estimated run time in seconds.
+    equivalent_q_star : list of float, default []
+        The ``q*`` of the configurations in the same scale class (the same networks scaled
+        by ``sqrt(q*)``; module docstring), all judged by this record.
+    extra : dict, default {}
+        Further fields of the row (per-width estimates, the figure's label, ...).
+
+    Examples
+    --------
+    >>> rec = Record("q1_recursion", "N (E q_cond - q^(l)) -> q~{1}^(l) (arXiv eq. 13)", {"activation": "crelu"}, 10,
+    ...              0.25, 0.26, float("nan"), "weighted mean", "inconclusive", "no finite standard error",
+    ...              extra={"row": "q1_recursion (l = 10)"})
+    >>> row = rec.as_dict()
+    >>> row["measurement"], row["uncertainty"], row["row"], row["kind"]
+    (0.26, None, 'q1_recursion (l = 10)', 'claim')
+    """
 
     claim: str
     statement: str
@@ -187,6 +247,31 @@ class Claim:
     Subclasses set ``name``, ``statement``, ``label`` and ``needs`` and implement
     :meth:`evaluate`; :meth:`instances` gives one instance per judged layer for per-layer
     claims.
+
+    The class variables a subclass sets:
+
+    * ``name``: the registered name (:func:`get_claim`); ``statement``: what it says;
+      ``label``: what its figure's y-axis shows;
+    * ``kind``: ``"claim"`` (a claim of the papers) or ``"engine check"``;
+    * ``needs``: the recorded observables it reads (:meth:`present`); ``backward``: it
+      needs ``--backward`` stores;
+    * ``layers``: ``"judged"`` (early and last layer), ``"last"`` or ``"stationary"``
+      (averaged per network over the layers where ``q~{1}`` has converged).
+
+    Parameters
+    ----------
+    layer : int, optional
+        The layer ``l`` (1-based) the instance is judged at (:meth:`instances` gives the
+        claim's own).
+
+    Examples
+    --------
+    >>> cls = get_claim("q1_recursion")
+    >>> issubclass(cls, Claim), cls.layers, cls.needs
+    (True, 'judged', ('q_cond',))
+    >>> claim = cls(10)
+    >>> claim.row_label, claim.key
+    ('q1_recursion (l = 10)', ('q1_recursion', 10))
     """
 
     name: ClassVar[str]
@@ -883,7 +968,32 @@ def collect(ctx: Context, claims: list[Claim]) -> None:
 
 
 def get_claim(name: str) -> type[Claim]:
-    """The registered claim called ``name``."""
+    """The registered claim called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A claim's ``name`` (:data:`REGISTRY`).
+
+    Returns
+    -------
+    type
+        The :class:`Claim` subclass.
+
+    Raises
+    ------
+    ValueError
+        No registered claim has that name (the message lists those that do).
+
+    Examples
+    --------
+    >>> get_claim("q1_recursion").statement
+    'N (E q_cond - q^(l)) -> q~{1}^(l) (arXiv eq. 13)'
+    >>> get_claim("q1")
+    Traceback (most recent call last):
+        ...
+    ValueError: unknown claim 'q1'; registered: [...]
+    """
     for cls in REGISTRY:
         if cls.name == name:
             return cls
@@ -916,8 +1026,7 @@ def measure(ds: xr.Dataset, name: str, layer: int | None = None,
     --------
     >>> import tempfile
     >>> from analysis.sweep import open_sweep
-    >>> from simulate.config import Sweep
-    >>> from simulate.depth_sweep import run
+    >>> from simulate import Sweep, run
     >>> ds = open_sweep(run(Sweep(q_star=(1.0,), vprime=(0.5,), width=(50,), depth=10, samples=200),
     ...                     tempfile.mkdtemp() + "/s.zarr", progress=False))
     >>> m = measure(ds, "q1_recursion_stationary")
@@ -1001,6 +1110,20 @@ def evaluate(ds: xr.Dataset, theories: dict[int, ConfigurationTheory] | None = N
     -------
     list of dict
         One record per claim and scale class, then the engine checks.
+
+    Examples
+    --------
+    At width 20 the recursion for ``q~{1}`` is outside its regime (which the record names):
+
+    >>> import tempfile
+    >>> from analysis.sweep import open_sweep
+    >>> from simulate import Sweep, run
+    >>> ds = open_sweep(run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8),
+    ...                     tempfile.mkdtemp() + "/s.zarr", progress=False))
+    >>> records = evaluate(ds)
+    >>> first = records[0]
+    >>> first["claim"], first["layer"], first["verdict"], first["regime_width"]
+    ('q1_recursion', 4, 'outside regime', 203)
     """
     from analysis.sweep import theories_of
 

@@ -64,12 +64,29 @@ def _raw_summary(values: xr.DataArray) -> xr.DataArray:
 def moments(ds: xr.Dataset, name: str) -> xr.Dataset:
     """Statistics of observable ``name`` (recorded or derived) per (config, width, layer).
 
+    Over the finite values of each (config, width, layer): from the merged streaming
+    summaries ``<name>_moments`` of a ``--keep`` store (every network), else in one pass
+    over the raw samples, one Dask block at a time (bounded memory).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The store (``xarray.open_zarr`` or :func:`analysis.sweep.open_sweep`).
+    name : str
+        An observable of :data:`simulate.observables.OBSERVABLES`, recorded (``"q_cond"``,
+        ``"chi1"``, ...) or derived (``"log_prod_chi1"``, ``"log_back_norm2"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        On ``(config, width, layer)``: ``count``, ``mean``, ``var`` (unbiased), ``sem``,
+        ``skewness`` and excess ``kurtosis``.
+
     Examples
     --------
     >>> import tempfile
     >>> from analysis.sweep import open_sweep
-    >>> from simulate.config import Sweep
-    >>> from simulate.depth_sweep import run
+    >>> from simulate import Sweep, run
     >>> ds = open_sweep(run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=5, samples=10),
     ...                     tempfile.mkdtemp() + "/s.zarr", progress=False))
     >>> m = moments(ds, "log_prod_chi1")
@@ -162,8 +179,7 @@ def scaled_variance(ds: xr.Dataset, name: str) -> xr.Dataset:
 
     >>> import tempfile
     >>> from analysis.sweep import open_sweep
-    >>> from simulate.config import Sweep
-    >>> from simulate.depth_sweep import run
+    >>> from simulate import Sweep, run
     >>> ds = open_sweep(run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(50,), depth=2, samples=4000),
     ...                     tempfile.mkdtemp() + "/s.zarr", progress=False))
     >>> v = scaled_variance(ds, "q_tilde").isel(config=0, width=0, layer=0)

@@ -36,6 +36,19 @@ def gaussian_reason(ds: xr.Dataset) -> str | None:
 class FeatureMoments:
     """Count, mean vector and co-moment matrix ``sum (f - mean)(f - mean)^T`` of ``F`` features.
 
+    Built from rows of features by :meth:`of` and merged exactly across batches by
+    :meth:`merge`, so any chunking of the networks gives the same moments to rounding.
+
+    Parameters
+    ----------
+    count : int
+        The number of networks ``n``.
+    mean : numpy.ndarray
+        The mean feature vector, shape ``(F,)``.
+    comoment : numpy.ndarray
+        The co-moment matrix ``sum (f - mean)(f - mean)^T``, shape ``(F, F)``; the
+        :attr:`covariance` is ``comoment / (n - 1)``.
+
     Examples
     --------
     >>> rng = np.random.default_rng(1)
@@ -81,6 +94,22 @@ def delta_method(g: Callable[[np.ndarray, int], float], fm: FeatureMoments) -> t
     matters where a control variate has removed the linear noise: a sample variance's
     ``-(mean - mu)^2`` then fluctuates as much as everything else. NaN without networks.
 
+    Parameters
+    ----------
+    g : callable
+        ``g(m, n) -> float``: the statistic as a smooth function of the mean feature vector
+        ``m`` (shape ``(F,)``) and the number of networks ``n``.
+    fm : FeatureMoments
+        The features' moments.
+
+    Returns
+    -------
+    value : float
+        ``g(fm.mean, fm.count)`` (NaN with fewer than 2 networks).
+    se : float
+        Its standard error by the delta method to second order (NaN with fewer than 2
+        networks).
+
     Examples
     --------
     The mean of the first feature:
@@ -112,7 +141,44 @@ def delta_method(g: Callable[[np.ndarray, int], float], fm: FeatureMoments) -> t
 class NetworkBatch:
     """One batch of networks of one (configuration, width): the recorded arrays
     ``(networks, L)``, restricted to the networks whose ``q_cond`` stayed finite and
-    positive (:attr:`excluded` counts the others), and their companions."""
+    positive (:attr:`excluded` counts the others), and their companions.
+
+    A store is read as such batches by :func:`batches`; the companions
+    (:func:`theory.companions.companions`) and ``log prod chi1`` are computed once, on
+    first use.
+
+    Parameters
+    ----------
+    theory : theory.expansion.ConfigurationTheory
+        The finite-width theory of the configuration.
+    width : int
+        The width ``N``.
+    arrays : dict of str to numpy.ndarray
+        The recorded arrays ``(networks, L)`` of the batch (``q_cond`` always; ``chi1``,
+        ``q_tilde``, ``back_norm2``, ``rho`` where the store has them).
+    excluded : int
+        The networks of the batch left out because their ``q_cond`` was not finite and
+        positive at some layer.
+
+    Examples
+    --------
+    A batch of 8 simulated networks; the companion ``D1 + D2`` of ``q_cond`` removes most
+    of its noise:
+
+    >>> from simulate.config import Sweep
+    >>> from simulate.cpu import simulate_chunk
+    >>> from theory.expansion import ConfigurationTheory
+    >>> sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+    >>> config = sweep.configs()[0]
+    >>> arrays = simulate_chunk(sweep, config, 20, 0, 8)
+    >>> theory = ConfigurationTheory.from_solution(config.solution, 4)
+    >>> batch = NetworkBatch(theory, 20, {"q_cond": arrays["q_cond"], "chi1": arrays["chi1"]}, 0)
+    >>> batch.log_prod_chi1.shape, batch.companions.q_cond.shape
+    ((8, 4), (8, 4))
+    >>> x = batch.arrays["q_cond"] - theory.q
+    >>> bool((x - batch.companions.q_cond)[:, -1].std() < x[:, -1].std() / 10)
+    True
+    """
 
     theory: ConfigurationTheory
     width: int

@@ -28,9 +28,7 @@ Example
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +39,8 @@ from analysis.verdicts import SIGMAS
 from simulate.config import MIN_WIDTH, NetworkConfig, Sweep, round_up
 from simulate.cpu import simulate_chunk
 from theory import EoCError, EoCSolution, solve_eoc
+from theory.cli import UsageError, fail, parse
+from theory.grid import Grid, GridError, require_shape
 from theory.expansion import RELAXATION_LENGTHS, ConfigurationTheory
 
 #: neuron-layer samples per second of a whole depth_sweep run on the 2-core machine
@@ -145,9 +145,12 @@ def requirement(claim: ExpansionClaim, theory: ConfigurationTheory, pilots: Pilo
 
 def planned(theory: ConfigurationTheory, backward: bool = True) -> list[ExpansionClaim]:
     """The expansion claims of one input a plan covers (the others are judged their own way;
-    the two-input claims of :mod:`analysis.correlation` need a two-input pilot, not planned)."""
+    the two-input claims of :mod:`analysis.correlation` need a two-input pilot, not planned),
+    bar those with no layer to measure at this depth (the stationary ones in a network too
+    shallow to have a stationary stretch: their prediction is not a number)."""
     return [claim for cls in REGISTRY if issubclass(cls, ExpansionClaim) and (backward or not cls.backward)
-            and "rho" not in cls.needs for claim in cls.instances(theory)]
+            and "rho" not in cls.needs for claim in cls.instances(theory)
+            if math.isfinite(claim.expansion(theory).gap)]
 
 
 def plan(activation: str, sparsity: float, q_star: float, vprime: float | None = None, m: float | None = None,
@@ -200,39 +203,51 @@ class Settle:
         record.command_seconds = round(req.seconds, 1)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlanOptions(Grid):
+    """The options of ``python -m analysis.plan``: the configurations, and what to plan.
+
+    Parameters
+    ----------
+    depth : int
+        Number of layers L (>= 2).
+    width : int or None
+        Plan at this width (default: each claim's narrowest width in its regime).
+    pilot : int
+        Pilot networks per configuration and width.
+    resolution : float
+        Resolve each effect to 5 se <= effect / RESOLUTION.
+    budget : float or None
+        Seconds available: mark the claims that fit.
+    """
+
+    depth: int = 100
+    width: int | None = None
+    pilot: int = PILOT
+    resolution: float = RESOLUTION
+    budget: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_shape(width=self.width, depth=self.depth)
+        if self.pilot < 2 or not self.resolution > 0:
+            raise GridError(f"--pilot must be >= 2 and --resolution > 0, got {self.pilot} and {self.resolution:g}")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.plan", description=__doc__.splitlines()[0])
-    parser.add_argument("--activation", default="crelu", help="activation family (default crelu)")
-    parser.add_argument("--sparsity", nargs="+", type=float, default=[0.85], help="target sparsities s (default 0.85)")
-    parser.add_argument("--qstar", nargs="+", type=float, default=[1.0],
-                        help="fixed-point variances q* (default 1; at fixed s and V' the plan scales with q*)")
-    parser.add_argument("--vprime", nargs="+", type=float, help="target V'(q*) (default 0.5 0.7 0.9)")
-    parser.add_argument("--m", nargs="+", type=float, help="clipping values m instead of --vprime")
-    parser.add_argument("--depth", type=int, default=100, help="number of layers L (default 100)")
-    parser.add_argument("--pilot", type=int, default=PILOT, help=f"pilot networks per width (default {PILOT})")
-    parser.add_argument("--width", type=int, help="plan at this width (default: each claim's narrowest width in its regime)")
-    parser.add_argument("--resolution", type=float, default=RESOLUTION,
-                        help=f"resolve each effect to 5 se <= effect / RESOLUTION (default {RESOLUTION:g})")
-    parser.add_argument("--budget", type=float, help="seconds available: mark the claims that fit")
-    args = parser.parse_args(argv)
-    targets = [(None, m) for m in args.m] if args.m else [(v, None) for v in (args.vprime or [0.5, 0.7, 0.9])]
     try:
-        if args.depth < 3:
-            raise EoCError(f"--depth must be >= 3, got {args.depth}")
-        if args.width is not None and args.width < 2:
-            raise EoCError(f"--width must be >= 2, got {args.width}")
-        configs = [(s, q, v, m, plan(args.activation, s, q, v, m, args.depth, args.pilot, width=args.width,
-                                     resolution=args.resolution))
-                   for s in args.sparsity for q in args.qstar for v, m in targets]
-    except ValueError as err:  # EoCError, an unknown family, a bad value
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        args = parse(PlanOptions, argv, prog="python -m analysis.plan", description=__doc__.splitlines()[0])
+        configs = [(c, plan(c.activation, c.sparsity, c.q_star, c.vprime_target, c.m_given, args.depth, args.pilot,
+                            width=args.width, resolution=args.resolution))
+                   for c in args.configs()]
+    except (UsageError, EoCError) as err:
+        return fail(err)
     print(f"{'claim':<36} {'width':>7} {'networks':>9} {'plain':>11} {'left out':>9} {'est. s':>8}"
           "   (per configuration; networks: with the control variate; plain: with the plain estimator; "
           "left out: the order after, relative to the effect; > 0.1 is outside the regime)")
-    for s, q, v, m, rows in configs:
-        sol = solve_eoc(args.activation, s, q, vprime=v, m=m)
-        print(f"\n{args.activation} s={s:g} q*={q:g} V'={float(sol.vprime):.4g} depth={args.depth}")
+    for c, rows in configs:
+        sol = c.solution
+        print(f"\n{c.activation} s={c.sparsity:g} q*={c.q_star:g} V'={float(sol.vprime):.4g} depth={args.depth}")
         for r in rows:
             mark = "" if args.budget is None else ("  fits" if r.seconds <= args.budget else "  over budget")
             print(f"  {r.claim:<34} {r.width:>7} {r.networks:>9} {r.networks_plain:>11} {r.left_out:>9.3f} {r.seconds:>8.1f}{mark}")

@@ -19,12 +19,13 @@ figures, the checks of the engine, and the run itself. The rules are in
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import tyro
 from tqdm.auto import tqdm
 
 from analysis import estimators
@@ -37,8 +38,8 @@ from analysis.figures.theory import write_theory_figures
 from analysis.figures.validation import VALIDATION_FIGURES, gradient_vs_product
 from analysis.render import to_html, to_markdown
 from analysis.sweep import open_sweep, theories_of
-from simulate.config import SweepError
 from simulate.store import SweepStore
+from theory.cli import UsageError, fail, parse
 
 #: the order of surprise: what a reader should see first in a claim's table
 SURPRISE = ("fails", "outside regime", "inconclusive", "holds", "not applicable")
@@ -194,7 +195,34 @@ def _run_rows(store: Path, ds) -> list[list[str]]:
 
 
 def build(store: Path | SweepStore, out: Path, progress: bool = False) -> dict:
-    """Write the report of ``store`` into ``out``; returns the verdict counts and the answer."""
+    """Write the report of ``store`` into ``out`` (module docstring).
+
+    Parameters
+    ----------
+    store : Path or SweepStore
+        A depth-sweep store, or the store already opened.
+    out : Path
+        The report's folder (created): report.html, report.md, claims.json and the PNGs.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        ``claims`` and ``checks`` (how many of each), ``answer`` (the opening sentences)
+        and the count of each verdict.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from simulate import Sweep, run
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8), folder / "s.zarr", progress=False)
+    >>> result = build(path, folder / "report")
+    >>> sorted(p.name for p in (folder / "report").glob("report.*")), result["claims"] > 0
+    (['report.html', 'report.md'], True)
+    """
     store = store if isinstance(store, SweepStore) else SweepStore(store)
     ds = open_sweep(store)
     out.mkdir(parents=True, exist_ok=True)
@@ -282,22 +310,36 @@ def build(store: Path | SweepStore, out: Path, progress: bool = False) -> dict:
     return {"claims": len(papers), "checks": len(checks), "answer": sentences, **tally(claims)}
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """The options of ``python -m analysis.report``.
+
+    Parameters
+    ----------
+    store : Path
+        A depth-sweep zarr store.
+    out : Path or None
+        Output directory (default: beside the store, STORE_report).
+    quiet : bool
+        No progress bar.
+    """
+
+    store: tyro.conf.Positional[Path]
+    out: Path | None = None
+    quiet: bool = False
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.splitlines()[0])
-    parser.add_argument("store", type=Path, help="a depth-sweep zarr store")
-    parser.add_argument("--out", type=Path, help="output directory (default: beside the store, STORE_report)")
-    args = parser.parse_args(argv)
+    args = parse(ReportOptions, argv, prog="python -m analysis.report", description=__doc__.splitlines()[0])
     try:
         store = SweepStore(args.store)
-    except SweepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except UsageError as err:
+        return fail(err)
     out = args.out or store.report_dir()
     try:
-        result = build(store, out, progress=sys.stderr.isatty())
+        result = build(store, out, progress=not args.quiet and sys.stderr.isatty())
     except OSError as err:
-        print(f"error: cannot write the report to {out}: {err.strerror or err}", file=sys.stderr)
-        return 2
+        return fail(f"cannot write the report to {out}: {err.strerror or err}")
     print(f"report: {out / 'report.html'} (and report.md, claims.json)")
     print("\n".join(result["answer"]))
     return 0

@@ -49,11 +49,29 @@ def open_sweep(path: str | Path | SweepStore) -> xr.Dataset:
     the configurations are solved once (:class:`simulate.store.SweepStore`) and their
     theories kept in ``ds.attrs["theories"]``.
 
+    Parameters
+    ----------
+    path : str or pathlib.Path or simulate.store.SweepStore
+        The depth-sweep store, or the store already opened.
+
+    Returns
+    -------
+    xarray.Dataset
+        The store, Dask-backed (nothing read until asked for), with the theory variables
+        of the module docstring (``q_theory``, ``q1_theory``, ``r_theory``, ...,
+        ``q_cond_pred``, ``var_q_cond_pred``, ``var_q_tilde_pred`` and, for raw stores,
+        ``chi1_at_q_cond``) and ``attrs["theories"]``: the
+        :class:`theory.expansion.ConfigurationTheory` of each configuration index.
+
+    Raises
+    ------
+    simulate.config.SweepError
+        ``path`` is missing, not a zarr store, or not a depth sweep.
+
     Examples
     --------
     >>> import tempfile
-    >>> from simulate.config import Sweep
-    >>> from simulate.depth_sweep import run
+    >>> from simulate import Sweep, run
     >>> store = run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=5, samples=10),
     ...             tempfile.mkdtemp() + "/s.zarr", progress=False)
     >>> ds = open_sweep(store)

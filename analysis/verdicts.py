@@ -58,6 +58,31 @@ VERDICTS = ("holds", "fails", "inconclusive", "outside regime", "not applicable"
 
 @dataclass(frozen=True)
 class Verdict:
+    """A verdict on a claim, with its reason (the verdicts: module docstring).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`VERDICTS`: ``"holds"``, ``"fails"``, ``"inconclusive"``,
+        ``"outside regime"`` or ``"not applicable"``.
+    reason : str
+        Why, in one line (what a report prints beside the verdict).
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not one of :data:`VERDICTS`.
+
+    Examples
+    --------
+    >>> Verdict("holds", "within 0.2 se of the prediction")
+    Verdict(name='holds', reason='within 0.2 se of the prediction')
+    >>> Verdict("maybe", "")
+    Traceback (most recent call last):
+        ...
+    ValueError: unknown verdict 'maybe'
+    """
+
     name: str
     reason: str
 
@@ -67,7 +92,40 @@ class Verdict:
 
 
 def agreement(measured: float, se: float, predicted: float, null: float = 0.0, budget: float = 0.0) -> Verdict:
-    """``holds`` / ``fails`` / ``inconclusive`` for an equality claim (module docstring)."""
+    """``holds`` / ``fails`` / ``inconclusive`` for an equality claim (module docstring).
+
+    ``fails`` when ``|measured - predicted| > 5 se + budget``; ``inconclusive`` when it is
+    beyond 5 se but within the budget, or when the measurement is not resolved from the
+    null (``|measured - null| <= 5 se``), or not finite; ``holds`` otherwise.
+
+    Parameters
+    ----------
+    measured : float
+        The measurement (an estimate of the prediction ``P``).
+    se : float
+        Its standard error.
+    predicted : float
+        The prediction.
+    null : float, default 0.0
+        What the measurement would be without the effect claimed.
+    budget : float, default 0.0
+        The theory's own next order at the widths used: a disagreement within it is not a
+        failure.
+
+    Returns
+    -------
+    Verdict
+        ``holds``, ``fails`` or ``inconclusive``, with the reason.
+
+    Examples
+    --------
+    >>> agreement(1.02, 0.01, 1.0)
+    Verdict(name='holds', reason='within 2.0 se of the prediction, 102.0 se from the null')
+    >>> agreement(1.2, 0.01, 1.0).name, agreement(1.2, 0.01, 1.0, budget=0.3).name
+    ('fails', 'inconclusive')
+    >>> agreement(0.03, 0.01, 0.01).reason
+    'not resolved from the null 0 (5 se = 0.05)'
+    """
     if not (np.isfinite(measured) and np.isfinite(se) and np.isfinite(predicted)):
         return Verdict("inconclusive", "no finite measurement")
     off = abs(measured - predicted)
@@ -88,7 +146,35 @@ def verdict(measured: float, se: float, predicted: float, null: float = 0.0, bud
 def upper_bound(measured_abs: float, se: float, bound: float, budget: float = 0.0) -> Verdict:
     """``|x| <= bound``: fails when violated beyond ``5 se + budget``; holds when not violated
     beyond 5 se and the test has the power to see a violation of the bound's own size
-    (``5 se < bound``)."""
+    (``5 se < bound``).
+
+    Parameters
+    ----------
+    measured_abs : float
+        The measured ``|x|``.
+    se : float
+        Its standard error.
+    bound : float
+        The bound on ``|x|``.
+    budget : float, default 0.0
+        The theory's own next order at the widths used: a violation within it is
+        ``inconclusive``, not a failure.
+
+    Returns
+    -------
+    Verdict
+        ``holds``, ``fails`` or ``inconclusive`` (violated within the budget, no power, or
+        no finite measurement), with the reason.
+
+    Examples
+    --------
+    >>> upper_bound(0.12, 0.01, 0.2)
+    Verdict(name='holds', reason='below the bound + 5 se; 5 se = 0.05 < bound 0.2')
+    >>> upper_bound(0.5, 0.01, 0.2).name, upper_bound(0.3, 0.01, 0.2, budget=0.1).name
+    ('fails', 'inconclusive')
+    >>> upper_bound(0.1, 0.05, 0.2).reason
+    '5 se = 0.25 is not below the bound 0.2: no power'
+    """
     if not (np.isfinite(measured_abs) and np.isfinite(se) and np.isfinite(bound)):
         return Verdict("inconclusive", "no finite bound or measurement")
     excess = measured_abs - bound
@@ -132,12 +218,37 @@ def combine(widths, values, ses, expansion: Expansion) -> Limit:
     widths whose values disagree beyond their standard errors and budgets (chi-square
     improbable at 5 sigma, ``p < FALSE_ALARM``) make it ``inconclusive``.
 
+    Parameters
+    ----------
+    widths : array_like of int
+        The widths ``N`` measured.
+    values, ses : array_like of float
+        The width-scaled estimates ``Y_N`` at those widths and their standard errors
+        (non-finite ones, and ``se <= 0``, are left out).
+    expansion : theory.expansion.Expansion
+        The claim's expansion ``P + c/N``: its prediction, next order and regime.
+
+    Returns
+    -------
+    Limit
+        The in-regime estimate of ``P`` (``value``, ``se``), the weighted ``budget`` of the
+        order left out, the ``widths`` used and the ``method``; its ``verdict`` is set
+        (``outside regime`` or ``inconclusive``) when the combination itself decides, else
+        None.
+
     Examples
     --------
     >>> e = Expansion(prediction=1.0, null=0.0, next=2.0)
     >>> limit = combine([100, 1000], [1.02, 1.002], [0.01, 0.001], e)
     >>> round(limit.value, 4), limit.widths
     (1.0, (100, 1000))
+    >>> limit.verdict is None
+    True
+
+    No width in the regime:
+
+    >>> combine([10], [1.5], [0.01], Expansion(prediction=1.0, null=0.0, next=50.0)).verdict.name
+    'outside regime'
     """
     widths = np.asarray(widths, int)
     values, ses = np.asarray(values, float), np.asarray(ses, float)

@@ -1,23 +1,24 @@
 """A depth sweep: its axes, validation, and the EoC solution of every configuration.
 
-The ``config`` axis is the product of activation x sparsity x q* x (V'(q*) targets or
-m values); families without a clipping parameter (ReLU_tau, ST, ReLU, HardShrink)
-contribute one configuration per (sparsity, q*), at the only V'(q*) they have at the EoC,
-and a family with one sparsity (ReLU: 1/2) one per q*, whatever the sparsity axis. Everything is
-checked and solved before any simulation starts, so bad input fails at once.
+The ``config`` axis is the product of activation x sparsity x q* x (V'(q*) targets or m
+values) of :class:`theory.grid.Grid`, which a sweep extends with the widths, depth,
+networks and sampler. Everything is checked and solved before any simulation starts, so
+bad input fails at once. The fields' docstrings are the help of
+``python -m simulate.depth_sweep`` (:mod:`theory.cli`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
-from theory import EoCError, EoCSolution, get_family, solve_eoc
+from theory.cli import option_names, to_argv
 from theory.expansion import ConfigurationTheory
+from theory.grid import Grid, GridError, NetworkConfig, require_shape
 
 #: narrowest width a plan or ``--width auto`` proposes: below it the fourth cumulants
 #: that the standard errors neglect are not small
@@ -27,101 +28,86 @@ BACKENDS = ("auto", "cpu", "gpu")
 WEIGHTS = ("gaussian", "orthogonal")
 
 
-class SweepError(ValueError):
+class SweepError(GridError):
     """A sweep that cannot run, explained."""
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
-    """One point of the ``config`` axis, with its solved EoC initialisation."""
+class Sweep(Grid):
+    """Everything that determines a depth-sweep store (its results depend on nothing else).
 
-    activation: str
-    sparsity: float
-    q_star: float
-    vprime_target: float | None
-    m_given: float | None
-    solution: EoCSolution = field(repr=False, compare=False)
+    Parameters
+    ----------
+    activation, sparsity, q_star, vprime, m
+        The configurations (theory.grid.Grid).
+    width : tuple of int or "auto"
+        Widths N of every layer, or auto: (N, 2N, 4N) with N the narrowest width at which
+        every claim is in its regime (auto_widths).
+    depth : int
+        Number of layers L (>= 2).
+    samples : int
+        Networks per (configuration, width).
+    inputs : int
+        Inputs per network: 1, or 2 to record their correlation rho.
+    rho0 : float
+        Layer-1 correlation of the two inputs, in (-1, 1).
+    seed : int
+        Root seed: results depend only on (seed, configuration, sample).
+    sampler : str
+        reduced (exact, O(N B^2)) or dense (weight matrices).
+    weights : str
+        gaussian, or orthogonal (with the dense sampler only).
+    backward : bool
+        Also back-propagate a random unit error vector.
+    keep : int or None
+        Store only the first K networks raw, plus streaming moments of all.
+    chunk : int
+        Networks per stored chunk and task (does not change the results).
 
-
-def solve_grid(activation, sparsity, q_star, vprime=None, m=None) -> list[NetworkConfig]:
-    """The product activation x sparsity x q* x (``vprime`` targets or ``m`` values), each
-    solved at the EoC (module docstring); also the configurations of ``python -m train``.
-
-    Raises :class:`SweepError` naming the first configuration without an EoC
-    initialisation, or clipped families given neither or both of ``vprime`` and ``m``.
+    Raises
+    ------
+    theory.grid.GridError
+        Naming the first bad field (before anything is simulated or written);
+        :class:`SweepError`, a subclass, for the fields of the sweep proper.
 
     Examples
     --------
-    >>> [(c.activation, c.sparsity, c.vprime_target) for c in solve_grid(["relu", "crelu"], [0.85], [1.0], [0.7, 0.9])]
-    [('relu', 0.5, None), ('crelu', 0.85, 0.7), ('crelu', 0.85, 0.9)]
+    >>> Sweep(q_star=(1.0,), vprime=(0.7,), width=(300,), depth=20).raw_samples
+    2000
+    >>> Sweep(depth=1)
+    Traceback (most recent call last):
+    ...
+    theory.grid.GridError: --depth must be an integer >= 2, got 1
     """
-    out = []
-    for act in activation:
-        try:
-            family = get_family(act)
-        except ValueError as err:
-            raise SweepError(str(err)) from None
-        if family.clip_param is not None and (vprime is None) == (m is None):
-            raise SweepError(f"clipped family {act} needs exactly one of --vprime or --m")
-        sparsities = sparsity if family.fixed_sparsity is None else (family.fixed_sparsity,)
-        for s, q in itertools.product(sparsities, q_star):
-            if family.clip_param is None:
-                targets = [(None, None)]
-            elif vprime is not None:
-                targets = [(v, None) for v in vprime]
-            else:
-                targets = [(None, x) for x in m]
-            for v, x in targets:
-                try:
-                    sol = solve_eoc(act, s, q, vprime=v, m=x)
-                except EoCError as err:
-                    raise SweepError(f"configuration {act}, s={s}, q*={q}: {err}") from None
-                out.append(NetworkConfig(act, float(s), float(q), v, x, sol))
-    return out
 
-
-@dataclass(frozen=True)
-class Sweep:
-    """Everything that determines a depth-sweep store (its results depend on nothing else)."""
-
-    activation: tuple[str, ...] = ("crelu",)
-    sparsity: tuple[float, ...] = (0.85,)
-    q_star: tuple[float, ...] = (1.0, 3.0)
-    vprime: tuple[float, ...] | None = (0.5, 0.7, 0.9)
-    m: tuple[float, ...] | None = None
-    width: tuple[int, ...] = (100, 1000, 6000)
+    width: tuple[int, ...] | Literal["auto"] = (100, 1000, 6000)
     depth: int = 100
     samples: int = 2000
     inputs: int = 1
     rho0: float = 0.5
     seed: int = 0
-    sampler: str = "reduced"
-    weights: str = "gaussian"
+    sampler: Literal["reduced", "dense"] = "reduced"
+    weights: Literal["gaussian", "orthogonal"] = "gaussian"
     backward: bool = False
     keep: int | None = None
     chunk: int = 500
 
     def __post_init__(self):
-        for name in ("activation", "sparsity", "q_star", "width"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        for name in ("vprime", "m"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, tuple(getattr(self, name)))
+        super().__post_init__()
+        auto = self.width in ("auto", ("auto",))
+        require_shape(width=None if auto else self.width, depth=self.depth)
+        if not auto:
+            widths = self.width if isinstance(self.width, (tuple, list)) else (self.width,)
+            object.__setattr__(self, "width", tuple(int(w) for w in widths))
         self._validate()
+        if auto:
+            object.__setattr__(self, "width", auto_widths(self.configs(), self.depth, self.backward))
 
     def _validate(self):
         def need(ok, message):
             if not ok:
                 raise SweepError(message)
 
-        need(self.activation, "give at least one --activation")
-        for act in self.activation:
-            try:
-                get_family(act)
-            except ValueError as err:
-                raise SweepError(str(err)) from None
-        need(all(int(w) == w and w >= 2 for w in self.width), f"--width must be integers >= 2, got {self.width}")
-        need(int(self.depth) == self.depth and self.depth >= 2, f"--depth must be an integer >= 2, got {self.depth}")
         need(self.samples >= 1, f"--samples must be >= 1, got {self.samples}")
         need(self.chunk >= 1, f"chunk must be >= 1, got {self.chunk}")
         need(self.keep is None or self.keep >= 0, f"--keep must be >= 0, got {self.keep}")
@@ -134,15 +120,6 @@ class Sweep:
             "orthogonal weights need --sampler dense (the reduced sampler is exact for Gaussian weights only)",
         )
         need(self.seed >= 0, "--seed must be a non-negative integer")
-        clipped = [a for a in self.activation if get_family(a).clip_param is not None]
-        need(
-            not clipped or (self.vprime is None) != (self.m is None),
-            f"clipped families {clipped} need exactly one of --vprime or --m",
-        )
-
-    def configs(self) -> list[NetworkConfig]:
-        """The solved ``config`` axis; raises :class:`SweepError` naming a bad configuration."""
-        return solve_grid(self.activation, self.sparsity, self.q_star, self.vprime, self.m)
 
     @property
     def raw_samples(self) -> int:
@@ -173,19 +150,9 @@ class Sweep:
         """
         default = Sweep()
         always = ("activation", "sparsity", "q_star", "vprime", "m", "width", "depth", "samples")
-        argv = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is None or (f.name not in always and value == getattr(default, f.name)):
-                continue
-            flag = "--" + OPTION_NAMES.get(f.name, f.name)
-            if isinstance(value, bool):
-                argv += [flag] if value else []
-            elif isinstance(value, tuple):
-                argv += [flag, *(_plain(v) for v in value)]
-            else:
-                argv += [flag, _plain(value)]
-        return argv
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name in always or getattr(self, f.name) != getattr(default, f.name)}
+        return to_argv(values, option_names(Sweep))
 
     def default_out(self) -> str:
         """A store path named by the simulation: the same sweep gives the same path, two
@@ -193,14 +160,6 @@ class Sweep:
         digest = hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
         head = "_".join(self.activation) + "_N" + "-".join(map(str, self.width))
         return f"data/sweeps/{head}_{digest}.zarr"
-
-
-#: command-line spellings of the fields that differ from their names
-OPTION_NAMES = {"q_star": "qstar"}
-
-
-def _plain(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def round_up(x: float, digits: int = 2) -> int:

@@ -34,6 +34,30 @@ def simulate_chunk(
     """Observables of networks ``start..stop-1``: arrays ``(stop - start, depth)`` and
     ``diverged_layer`` ``(stop - start,)``.
 
+    Each network draws from its own stream keyed by (seed, width, sample), so the result
+    depends neither on the chunking nor on ``threads`` (module docstring).
+
+    Parameters
+    ----------
+    sweep : simulate.config.Sweep
+        The sweep: its depth, inputs, ``rho0``, seed, sampler (``"reduced"`` or
+        ``"dense"``), weight law and ``backward``.
+    config : simulate.config.NetworkConfig
+        The configuration, with its solved EoC initialisation.
+    width : int
+        The width ``N`` of every layer.
+    start, stop : int
+        The networks simulated: sample indices ``start .. stop - 1``.
+    threads : int, optional
+        Threads to run the networks on (default: all cores, at most one per network).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The observables :func:`simulate.observables.recorded` names for the sweep, each
+        ``(stop - start, depth)``, and ``diverged_layer`` ``(stop - start,)`` int32: the
+        first layer whose ``q_cond`` is not finite (0: none).
+
     Examples
     --------
     >>> from simulate.config import Sweep

@@ -14,7 +14,62 @@ import numpy as np
 
 
 def dense_network(rng, sol, depth, width, n_inputs, rho0, backward, weights, out, k):
-    """Simulate one network; fill row ``k`` of the arrays in ``out`` (as the reduced kernel)."""
+    """Simulate one network; fill row ``k`` of the arrays in ``out`` (as the reduced kernel).
+
+    The network draws its explicit weight matrices layer by layer (module docstring):
+    layer 1 is ``N(0, q* C0)`` exactly, with ``C0`` unit variances and correlation
+    ``rho0``; every later layer is ``h = W phi(h_prev) + b``. The observables refer to
+    input 0 and are computed in the same operation order as the reduced kernel.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The network's own stream (:func:`simulate.seeding.network_rng`).
+    sol : theory.eoc.EoCSolution
+        The EoC initialisation: its ``activation``, ``q_star``, ``sigma_w2`` and ``sigma_b2``.
+    depth : int
+        Number of layers ``L``.
+    width : int
+        Width ``N`` of every layer.
+    n_inputs : int
+        Inputs per network, 1 or 2 (2: also records their correlation ``rho``).
+    rho0 : float
+        Layer-1 correlation of the two inputs (unused with one input).
+    backward : bool
+        Keep every layer's weights (``L N^2`` floats) and back-propagate a random unit
+        error vector from layer ``L`` through them into ``back_norm2``.
+    weights : {"gaussian", "orthogonal"}
+        The weight law: i.i.d. ``N(0, sigma_w^2/N)`` entries, or ``sqrt(sigma_w^2) Q`` with
+        ``Q`` Haar orthogonal.
+    out : dict of str to numpy.ndarray
+        Arrays ``(networks, depth)`` filled in place: ``q_tilde``, ``q_cond``, ``chi1`` and
+        ``sparsity`` always, ``rho`` with two inputs, ``back_norm2`` with ``backward``.
+    k : int
+        The row of ``out`` this network fills.
+
+    Returns
+    -------
+    None
+        The results are written into row ``k`` of ``out``.
+
+    Examples
+    --------
+    >>> from simulate.config import Sweep
+    >>> from simulate.seeding import network_rng
+    >>> sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8, sampler="dense")
+    >>> sol = sweep.configs()[0].solution
+    >>> names = ("q_tilde", "q_cond", "chi1", "sparsity", "rho", "back_norm2")
+    >>> out = {name: np.full((1, 4), np.nan) for name in names}
+    >>> dense_network(network_rng(0, 20, 0), sol, 4, 20, 1, 0.5, False, "gaussian", out, 0)
+    >>> [round(float(x), 3) for x in out["q_cond"][0]]
+    [1.0, 0.997, 0.838, 0.796]
+
+    It is network 0 of the dense sampler's chunks (:func:`simulate.cpu.simulate_chunk`):
+
+    >>> from simulate.cpu import simulate_chunk
+    >>> bool(np.array_equal(simulate_chunk(sweep, sweep.configs()[0], 20, 0, 1)["q_cond"], out["q_cond"]))
+    True
+    """
     act = sol.activation
     q_star, sw2, sb2 = sol.q_star, sol.sigma_w2, sol.sigma_b2
     cov0 = q_star * (np.eye(n_inputs) + rho0 * (1 - np.eye(n_inputs)))

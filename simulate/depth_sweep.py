@@ -4,7 +4,8 @@ With no arguments it runs the default sweep (CReLU, s = 0.85, q* in {1, 3},
 V'(q*) in {0.5, 0.7, 0.9}, widths {100, 1000, 6000}, depth 100, 2000 networks each)
 into ``data/depth_sweep.zarr`` and prints a summary. Width 6000 is the narrowest round
 width at which every claim at V'(q*) = 0.9 is in its regime (``python -m analysis.plan``);
-``--width auto`` asks the planner for the widths of any sweep. Every sweep axis takes several
+``--width auto`` takes the widths at which every claim of the sweep is in its regime
+(:func:`simulate.config.auto_widths`). Every sweep axis takes several
 values; the sweep is their product. ``--config FILE`` reads the same options from a
 TOML file (command-line options override it). Ctrl-C leaves a valid store;
 ``--resume`` completes only what is missing.
@@ -12,114 +13,94 @@ TOML file (command-line options override it). Ctrl-C leaves a valid store;
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib
-
+import tyro
 from tqdm.auto import tqdm
 
 from simulate import store
-from simulate.config import BACKENDS, SAMPLERS, Sweep, SweepError, auto_widths
+from simulate.config import Sweep, SweepError
+from theory.cli import UsageError, fail, parse, with_config
 from simulate.cpu import simulate_chunk
 from simulate.summary import summarise
 
 DEFAULT_OUT = Path("data/depth_sweep.zarr")
 
 
-def _parser() -> argparse.ArgumentParser:
-    d = Sweep()
-    p = argparse.ArgumentParser(prog="python -m simulate.depth_sweep", description=__doc__.split("\n\n")[0])
-    p.add_argument("--activation", nargs="+", help=f"activation families (default {' '.join(d.activation)})")
-    p.add_argument("--sparsity", nargs="+", type=float, help=f"target sparsities s in (0, 1) (default {' '.join(f'{x:g}' for x in d.sparsity)})")
-    p.add_argument("--qstar", nargs="+", type=float, help=f"fixed-point variances q* > 0 (default {' '.join(f'{q:g}' for q in d.q_star)})")
-    p.add_argument("--vprime", nargs="+", type=float, help=f"target V'(q*) of clipped families (default {' '.join(f'{x:g}' for x in d.vprime)})")
-    p.add_argument("--m", nargs="+", type=float, help="clipping values m instead of --vprime")
-    p.add_argument("--width", nargs="+", help="widths N (every layer), or 'auto': (N, 2N, 4N) with N the narrowest "
-                   f"width at which every claim is in its regime (analysis.plan) (default {' '.join(map(str, d.width))})")
-    p.add_argument("--depth", type=int, help=f"number of layers L (default {d.depth})")
-    p.add_argument("--samples", type=int, help=f"networks per (config, width) (default {d.samples})")
-    p.add_argument("--inputs", type=int, choices=(1, 2), help="inputs per network; 2 records their correlation rho")
-    p.add_argument("--rho0", type=float, help=f"layer-1 correlation of the two inputs (default {d.rho0})")
-    p.add_argument("--seed", type=int, help="root seed; results depend only on (seed, config, sample)")
-    p.add_argument("--sampler", choices=SAMPLERS, help="reduced (exact O(N B^2), default) or dense (weight matrices)")
-    p.add_argument("--weights", choices=("gaussian", "orthogonal"), help="weight law (orthogonal: dense sampler)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto", help="auto (GPU if present, else CPU), cpu or gpu")
-    p.add_argument("--backward", action="store_true", default=None, help="also back-propagate a random unit error vector")
-    p.add_argument("--keep", type=int, help="store only the first K networks raw, plus streaming moments of all")
-    p.add_argument("--chunk", type=int, help=f"networks per stored chunk and task (default {d.chunk})")
-    p.add_argument("--out", type=Path, default=None, help=f"output store (default {DEFAULT_OUT})")
-    p.add_argument("--resume", action="store_true", help="require an existing store of the same options and complete it "
-                   "(an existing store of the same sweep is completed anyway)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
-    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
-    p.add_argument("--workers", type=int, help="start a local Dask cluster with this many workers")
-    p.add_argument("--threads", type=int, help="threads per process for the CPU kernels (default: all cores)")
-    p.add_argument("--config", type=Path, help="TOML file with any of the options above (keys as the long option names)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    return p
+@dataclass(frozen=True)
+class RunOptions:
+    """Where the store goes and how the sweep runs (nothing here changes its results).
+
+    Parameters
+    ----------
+    out : Path
+        Output store.
+    backend : str
+        auto (the GPU if CuPy sees one, else the CPU), cpu or gpu.
+    resume : bool
+        Require an existing store of the same options and complete it (an existing store
+        of the same sweep is completed anyway).
+    overwrite : bool
+        Replace an existing store at --out.
+    scheduler : str or None
+        Address of an existing Dask scheduler (tcp://host:port).
+    workers : int or None
+        Start a local Dask cluster with this many workers.
+    threads : int or None
+        Threads per process for the CPU kernels (default: all cores).
+    config : Path or None
+        TOML file with any of these options, keys as the long option names; the command
+        line overrides it.
+    quiet : bool
+        No progress bar and no summary.
+    """
+
+    out: Path = DEFAULT_OUT
+    backend: Literal["auto", "cpu", "gpu"] = "auto"
+    resume: bool = False
+    overwrite: bool = False
+    scheduler: str | None = None
+    workers: int | None = None
+    threads: int | None = None
+    config: Path | None = None
+    quiet: bool = False
 
 
-_FIELDS = {
-    "activation": "activation", "sparsity": "sparsity", "qstar": "q_star", "vprime": "vprime", "m": "m",
-    "width": "width", "depth": "depth", "samples": "samples", "inputs": "inputs", "rho0": "rho0", "seed": "seed",
-    "sampler": "sampler", "weights": "weights", "backward": "backward", "keep": "keep", "chunk": "chunk",
-}
+@dataclass(frozen=True)
+class DepthSweep:
+    """The options of ``python -m simulate.depth_sweep``: a sweep and how it runs."""
+
+    sweep: Annotated[Sweep, tyro.conf.OmitArgPrefixes]
+    run: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = RunOptions()
 
 
-def sweep_from_args(args: argparse.Namespace) -> Sweep:
-    """Defaults, then the TOML file, then the command line."""
-    values = {}
-    if args.config is not None:
-        try:
-            with args.config.open("rb") as f:
-                table = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            raise SweepError(f"cannot read --config {args.config}: {err}") from None
-        unknown = set(table) - set(_FIELDS) - {"out", "backend"}
-        if unknown:
-            raise SweepError(f"unknown keys in {args.config}: {sorted(unknown)}")
-        for key, val in table.items():
-            if key in _FIELDS:
-                values[_FIELDS[key]] = tuple(val) if isinstance(val, list) else val
-            elif getattr(args, key) in (None, "auto"):
-                setattr(args, key, Path(val) if key == "out" else val)
-    for key, field_name in _FIELDS.items():
-        val = getattr(args, key)
-        if val is not None:
-            values[field_name] = tuple(val) if isinstance(val, list) else val
-    if "m" in values and "vprime" not in values:
-        values["vprime"] = None
-    auto = values.get("width") in (("auto",), "auto")
-    if auto:
-        values["width"] = (2,)
-    elif "width" in values:
-        values["width"] = tuple(_width(w) for w in values["width"])
-    try:
-        sweep = Sweep(**values)
-    except TypeError as err:
-        raise SweepError(str(err)) from None
-    return dataclasses.replace(sweep, width=planned_widths(sweep)) if auto else sweep
+def command(argv: list[str] | None = None) -> DepthSweep:
+    """The command line (with its ``--config`` file) as a :class:`DepthSweep`.
 
+    Parameters
+    ----------
+    argv : list of str or None
+        The arguments (default ``sys.argv[1:]``).
 
-def _width(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SweepError(f"--width takes integers or 'auto', got {value!r}") from None
+    Returns
+    -------
+    DepthSweep
+        The validated sweep and run options; bad input raises :class:`simulate.config.SweepError`
+        (or exits with code 2 for an unknown option).
 
-
-def planned_widths(sweep: Sweep) -> tuple[int, ...]:
-    """``--width auto``: the widths at which every claim of this sweep is in its regime."""
-    return auto_widths(sweep.configs(), sweep.depth, sweep.backward)
+    Examples
+    --------
+    >>> command(["--qstar", "1", "--vprime", "0.7", "--width", "300", "--quiet"]).sweep.to_argv()[4:8]
+    ['--qstar', '1', '--vprime', '0.7']
+    """
+    return parse(DepthSweep, with_config(argv, DepthSweep), prog="python -m simulate.depth_sweep",
+                 description=__doc__.split("\n\n")[0])
 
 
 def resolve_backend(requested: str) -> str:
@@ -158,6 +139,11 @@ def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrit
     configs
         The sweep's solved configurations, when the caller has them (else solved here).
 
+    Returns
+    -------
+    Path
+        ``out``.
+
     Examples
     --------
     >>> import tempfile, xarray as xr
@@ -186,7 +172,7 @@ def run(sweep: Sweep, out: str | Path, *, backend="auto", resume=False, overwrit
             raise SweepError(f"cannot write the store {out}: {err.strerror or err}") from None
     started = time.perf_counter()
     tasks = [tuple(int(i) for i in t) for t in store.pending(out)]
-    bar = tqdm(total=len(tasks), desc="chunks", unit="chunk", disable=not progress)
+    bar = tqdm(total=len(tasks), desc="chunks", unit="chunk", disable=not (progress and tasks))
     if scheduler or workers:
         _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, backend, bar)
     else:
@@ -268,17 +254,17 @@ def _run_dask(sweep, configs, out, tasks, scheduler, workers, threads, backend, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    out = Path(args.out or DEFAULT_OUT)
+    out = DEFAULT_OUT
     try:
-        sweep = sweep_from_args(args)
+        cmd = command(argv)
+        sweep, args = cmd.sweep, cmd.run
+        out = args.out
         left = _chunks_left(out) if out.exists() and not args.overwrite else None
         configs = sweep.configs()
         run(sweep, out, backend=args.backend, resume=args.resume, overwrite=args.overwrite, scheduler=args.scheduler,
             workers=args.workers, threads=args.threads, progress=not args.quiet, configs=configs)
-    except SweepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except UsageError as err:
+        return fail(err)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {out} is a valid store; complete it with the same options and --resume", file=sys.stderr)
         return 130

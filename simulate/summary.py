@@ -49,7 +49,41 @@ def shift_statistics(ds: xr.Dataset, ci: int, wi: int, theory: ConfigurationTheo
 
 
 def summarise(ds: xr.Dataset, theories: dict[int, ConfigurationTheory]) -> str:
-    """A plain-text table per configuration (``theories``: the store's, :class:`simulate.store.SweepStore`)."""
+    """A plain-text table per configuration (``theories``: the store's, :class:`simulate.store.SweepStore`).
+
+    For each configuration, its EoC parameters, then, at a few layers ``l`` (10, ``L/2``
+    and ``L``) and each width ``N``: the measured ``N (E q_cond^(l) - q^(l))`` with its
+    standard error (the control variate ``q_cond - D1 - D2`` for Gaussian weights, the
+    plain mean otherwise; module docstring), the recursion's ``q~{1}^(l)`` and
+    ``q~{1} + q~{2}/N``, and the number of networks that diverged.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The store (``xarray.open_zarr``, or :meth:`simulate.store.SweepStore.dataset`).
+    theories : dict of int to theory.expansion.ConfigurationTheory
+        The finite-width theory of each configuration index (:attr:`simulate.store.SweepStore.theories`).
+
+    Returns
+    -------
+    str
+        The table, one line per row.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from simulate import Sweep, run
+    >>> from simulate.store import SweepStore
+    >>> store = SweepStore(run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8),
+    ...                        tempfile.mkdtemp() + "/s.zarr", progress=False))
+    >>> lines = summarise(store.dataset(), store.theories).splitlines()
+    >>> lines[0]
+    'N (E q_cond - q^(l)) per layer, estimated with the control variate (8 networks per width)'
+    >>> print(lines[2])
+    crelu  s=0.85  q*=1  V'=0.700  m=1.17  V''=0.02291  bound=0.1883
+    >>> print(lines[-1])  # layer 4, N = 20: measured +- se, q~{1}, q~{1} + q~{2}/N, diverged
+    4     20 ... 0.06308 -0.07997 0
+    """
     depth = ds.sizes["layer"]
     layers = summary_layers(depth)
     n = int(ds.attrs.get("raw_samples", ds.sizes["sample"]))

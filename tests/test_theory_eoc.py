@@ -232,7 +232,7 @@ def test_cli_reports_unreachable_target():
         capture_output=True,
         text=True,
     )
-    assert proc.returncode == 2 and "not allowed with" in proc.stderr
+    assert proc.returncode == 2 and "exactly one of --vprime or --m" in proc.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "theory", "eoc", "--activation", "crelu", "--sparsity", "0.85", "--vprime", "1.5"],
         capture_output=True,

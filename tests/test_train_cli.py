@@ -1,5 +1,6 @@
 """``python -m train``: one command for one or more configurations."""
 
+import re
 import subprocess
 import sys
 import warnings
@@ -13,13 +14,13 @@ torch = pytest.importorskip("torch")
 from test_train_reproduce import write_tiny_mnist  # noqa: E402
 from train.__main__ import main  # noqa: E402
 
-SMALL = ["--depth", "2", "--width", "8", "--epochs", "1", "--no-progress"]
+SMALL = ["--depth", "2", "--width", "8", "--epochs", "1", "--quiet"]
 
 
 def test_trains_writes_and_prints(tmp_path, capsys):
     write_tiny_mnist(tmp_path)
     out = tmp_path / "r.zarr"
-    argv = ["--data-dir", str(tmp_path), *SMALL, "--qstar", "1", "3", "--vprime", "0.7", "0.9", "--seeds", "2",
+    argv = ["--data-dir", str(tmp_path), *SMALL, "--qstar", "1", "3", "--vprime", "0.7", "0.9", "--samples", "2",
             "--scale-control", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -42,7 +43,7 @@ def test_logit_scale_bias_step_and_families(tmp_path, capsys):
     write_tiny_mnist(tmp_path)
     out = tmp_path / "f.zarr"
     argv = ["--data-dir", str(tmp_path), *SMALL, "--activation", "relu", "st", "cst", "--sparsity", "0.6",
-            "--m", "1.5", "--logit-scale", "1", "2", "--bias-step", "0.5", "--out", str(out)]
+            "--m", "1.5", "--qstar", "1", "--logit-scale", "1", "2", "--bias-step", "0.5", "--out", str(out)]
     assert main(argv) == 0
     ds = xr.open_zarr(out)
     # relu (its one sparsity), st (no clipping), cst (m = 1.5): 3 configurations x 2 logit scales
@@ -59,8 +60,8 @@ def test_logit_scale_bias_step_and_families(tmp_path, capsys):
         (["--sparsity", "1.2"], "sparsity s must lie in \\(0, 1\\)"),
         (["--activation", "gelu"], "unknown activation"),
         (["--activation", "crelu", "--vprime", "0.7", "--m", "1.0"], "exactly one of --vprime or --m"),
-        (["--seeds", "0"], "--seeds must be positive"),
-        (["--first-seed", "-1"], "--first-seed non-negative"),
+        (["--samples", "0"], "--samples must be positive"),
+        (["--seed", "-1"], "--seed non-negative"),
         (["--logit-scale", "0"], "logit_scale must be positive"),
         (["--epochs", "0"], "epochs must be a positive integer"),
         (["--max-ensemble", "0"], "--max-ensemble must be positive"),
@@ -68,26 +69,26 @@ def test_logit_scale_bias_step_and_families(tmp_path, capsys):
         (["--out", "/proc/x.zarr"], "cannot write /proc/x.zarr"),
     ],
 )
-def test_bad_input_is_one_line_before_any_work(tmp_path, extra, message):
+def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, extra, message):
     write_tiny_mnist(tmp_path)
     out = tmp_path / "x.zarr"
-    with pytest.raises(SystemExit, match=message) as err:
-        main(["--data-dir", str(tmp_path), *SMALL, "--out", str(out), *extra])
-    assert str(err.value).startswith("error: ") and "\n" not in str(err.value)
+    assert main(["--data-dir", str(tmp_path), *SMALL, "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.startswith("error: ") and err.count("\n") == 1
     assert not out.exists() and not (tmp_path / "x.zarr.ckpt").exists()
 
 
-def test_missing_data_and_existing_store(tmp_path):
+def test_missing_data_and_existing_store(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(SystemExit, match="no mnist IDX files .* pass it with --data-dir"):
-        main(["--data-dir", str(empty), *SMALL, "--out", str(tmp_path / "a.zarr")])
+    assert main(["--data-dir", str(empty), *SMALL, "--out", str(tmp_path / "a.zarr")]) == 2
+    assert re.search("no mnist IDX files .* pass it with --data-dir", capsys.readouterr().err)
     write_tiny_mnist(tmp_path)
     out = tmp_path / "kept.zarr"
     assert main(["--data-dir", str(tmp_path), *SMALL, "--out", str(out)]) == 0
     before = xr.open_zarr(out).test_accuracy.values.copy()
-    with pytest.raises(SystemExit, match="exists; give --overwrite"):
-        main(["--data-dir", str(tmp_path), *SMALL, "--seeds", "3", "--out", str(out)])
+    assert main(["--data-dir", str(tmp_path), *SMALL, "--samples", "3", "--out", str(out)]) == 2
+    assert "exists; give --overwrite" in capsys.readouterr().err
     np.testing.assert_array_equal(xr.open_zarr(out).test_accuracy.values, before)
 
 
@@ -102,8 +103,8 @@ def test_first_seed_extends_and_report_joins(tmp_path, capsys):
 
     write_tiny_mnist(tmp_path)
     common = ["--data-dir", str(tmp_path), *SMALL, "--qstar", "1", "3", "--scale-control"]
-    assert main([*common, "--seeds", "2", "--out", str(tmp_path / "a.zarr")]) == 0
-    assert main([*common, "--seeds", "2", "--first-seed", "2", "--out", str(tmp_path / "b.zarr")]) == 0
+    assert main([*common, "--samples", "2", "--out", str(tmp_path / "a.zarr")]) == 0
+    assert main([*common, "--samples", "2", "--seed", "2", "--out", str(tmp_path / "b.zarr")]) == 0
     assert sorted(set(xr.open_zarr(tmp_path / "b.zarr").seed.values)) == [2, 3]
     capsys.readouterr()
     assert report_main([str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr")]) == 0

@@ -12,6 +12,7 @@ from train.data import make_splits  # noqa: E402
 from train.models import LayerStats, build_model  # noqa: E402
 from train.runs import RunSpec  # noqa: E402
 from train.scale import control_runs, equivalent  # noqa: E402
+from theory.cli import UsageError  # noqa: E402
 from train.trainer import TrainConfig, train  # noqa: E402
 
 
@@ -200,9 +201,9 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 def test_bad_configurations_fail_early():
-    with pytest.raises(ValueError, match="architecture"):
+    with pytest.raises(UsageError, match="architecture"):
         TrainConfig(arch="rnn")
-    with pytest.raises(ValueError, match="schedule"):
+    with pytest.raises(UsageError, match="schedule"):
         TrainConfig(schedule="step")
     with pytest.raises(ValueError, match="not reachable"):
         RunSpec("crelu", 0.85, 1.0, vprime=1.5)

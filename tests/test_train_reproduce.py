@@ -63,9 +63,9 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     write_tiny_mnist(tmp_path)
     out = tmp_path / "t1.zarr"
     argv = [
-        "table1", "--data-dir", str(tmp_path), "--depth", "2", "--width", "8", "--epochs", "1", "--seeds", "2",
+        "table1", "--data-dir", str(tmp_path), "--depth", "2", "--width", "8", "--epochs", "1", "--samples", "2",
         "--sparsity", "0.85", "--vprime", "0.7", "--qstar", "1", "2", "--scale-control",
-        "--max-ensemble", "5", "--out", str(out), "--no-progress",
+        "--max-ensemble", "5", "--out", str(out), "--quiet",
     ]
     assert reproduce.main(argv) == 0
     printed = capsys.readouterr().out
@@ -81,21 +81,22 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     assert report_main([str(out)]) == 0
     assert "| crelu | 0.85 | 0.7 | 1 | 1 |" in capsys.readouterr().out
     # the store is not replaced without --overwrite; with it, the finished checkpoints are resumed
-    with pytest.raises(SystemExit, match="exists; give --overwrite"):
-        reproduce.main(argv)
+    assert reproduce.main(argv) == 2
+    assert "exists; give --overwrite" in capsys.readouterr().err
     assert reproduce.main(argv + ["--overwrite"]) == 0
 
 
-def test_reproduce_fails_before_training(tmp_path):
-    with pytest.raises(SystemExit, match="no mnist IDX files"):
-        reproduce.main(["table1", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.zarr")])
-    with pytest.raises(SystemExit, match="q\\* must be positive"):
-        reproduce.main(["table1", "--data-dir", str(tmp_path), "--qstar", "-1"])
-    with pytest.raises(SystemExit, match="not in its grid"):
-        reproduce.main(["table2", "--data-dir", str(tmp_path), "--vprime", "0.6"])
+def test_reproduce_fails_before_training(tmp_path, capsys):
+    def fails(argv, message):
+        assert reproduce.main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.startswith("error: ") and err.count("\n") == 1
+
+    fails(["table1", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.zarr")], "no mnist IDX files")
+    fails(["table1", "--data-dir", str(tmp_path), "--qstar", "-1"], "q* must be positive")
+    fails(["table2", "--data-dir", str(tmp_path), "--vprime", "0.6"], "not in its grid")
     if not torch.cuda.is_available():
-        with pytest.raises(SystemExit, match="CUDA is not available"):
-            reproduce.main(["table1", "--device", "cuda:0"])
+        fails(["table1", "--device", "cuda:0"], "CUDA is not available")
 
 
 def test_bench_runs(capsys):

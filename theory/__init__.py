@@ -11,6 +11,7 @@ Command line: ``python -m theory eoc ...``, ``python -m theory correlation ...``
 
 from theory.activations import FAMILIES, Activation, get_activation, get_family
 from theory.correlation import CorrelationExpansion, correlation_expansion, correlation_table
+from theory.expansion import ConfigurationTheory, Expansion
 from theory.eoc import EoCError, EoCSolution, nlo_bound, reachable_vprime, solve_eoc
 from theory.finite_width import jacobian_moments, log_chi1_drift, nlo_recursion, q1_fixed_point, r_fixed_point
 from theory.kernel_map import KernelMap
@@ -19,9 +20,11 @@ from theory.maps import FixedPoint, VarianceMap
 __all__ = [
     "FAMILIES",
     "Activation",
+    "ConfigurationTheory",
     "CorrelationExpansion",
     "EoCError",
     "EoCSolution",
+    "Expansion",
     "FixedPoint",
     "KernelMap",
     "VarianceMap",

@@ -1,5 +1,10 @@
 """Command line of the theory package.
 
+Every subcommand takes the configurations as every command of the suite does
+(:class:`theory.grid.Grid`: ``--activation``, ``--sparsity``, ``--qstar``, ``--vprime`` or
+``--m``, several values each) and prints one block, or with ``--json`` one JSON object
+per line, per configuration::
+
     python -m theory eoc --activation crelu --sparsity 0.85 --qstar 1 --vprime 0.7 [--json]
     python -m theory products --activation crelu --sparsity 0.85 --qstar 1 --vprime 0.7 --width 300 --depth 100 [--json]
     python -m theory correlation --activation crelu --sparsity 0.85 --qstar 1 --vprime 0.7 --rho0 0.5 --width 1000 --depth 50 [--json]
@@ -8,13 +13,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
+from typing import Annotated, Union
 
-from theory.activations import FAMILIES
+import tyro
+
+from theory.cli import UsageError, fail, parse
 from theory.correlation import ZETA_MAX, correlation_record
-from theory.eoc import EoCError, solve_eoc
+from theory.grid import Grid, GridError, require_shape
 from theory.products import SOURCES, products_record
 from theory.tables import TABLES, compare_table, format_table
 
@@ -35,61 +43,108 @@ _LABELS = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m theory", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+@dataclass(frozen=True, kw_only=True)
+class Eoc(Grid):
+    """Solve the Edge-of-Chaos initialisation of every configuration.
 
-    eoc = sub.add_parser("eoc", help="solve the Edge-of-Chaos initialisation")
-    _network_arguments(eoc)
-    products = sub.add_parser("products", help="distribution of log prod chi1 and of the back-propagated norm at width N")
-    _network_arguments(products)
-    products.add_argument("--width", type=int, required=True, help="width N of every layer (>= 2)")
-    products.add_argument("--depth", type=int, required=True, help="depth L (>= 2)")
-    products.add_argument("--k", type=float, default=10.0, metavar="K", help="Definition 2.1 band: prod chi1 in [1/K, K] (default 10)")
+    Parameters
+    ----------
+    json : bool
+        Print one JSON object per configuration (one per line).
+    """
 
-    corr = sub.add_parser("correlation", help="O(1/N) mean and spread of the correlation of two inputs, per layer")
-    _network_arguments(corr)
-    corr.add_argument("--rho0", type=float, default=0.5,
-                      help="layer-1 correlation of the two inputs in (-1, 1) (default 0.5)")
-    corr.add_argument("--width", type=int, required=True, help="width N of every layer (>= 2)")
-    corr.add_argument("--depth", type=int, required=True, help="depth L (>= 2)")
-
-    sub.add_parser("table", help="published theory columns beside their computation")
-    return parser
+    json: bool = False
 
 
-def _network_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--activation", required=True, choices=sorted(FAMILIES), help="activation family")
-    p.add_argument("--sparsity", type=float, required=True, help="target fraction of zero activations s in (0, 1)")
-    p.add_argument("--qstar", type=float, default=1.0, help="fixed-point variance q* > 0 (default 1)")
-    clip = p.add_mutually_exclusive_group()
-    clip.add_argument("--vprime", type=float, help="target V'(q*) in (0, 1) for clipped families")
-    clip.add_argument("--m", type=float, help="clipping value m instead of --vprime")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+@dataclass(frozen=True, kw_only=True)
+class Products(Grid):
+    """Distribution of log prod chi1 and of the back-propagated norm at width N.
+
+    Parameters
+    ----------
+    width : int
+        Width N of every layer (>= 2).
+    depth : int
+        Depth L (>= 2).
+    k : float
+        Definition 2.1 band: prod chi1 in [1/K, K].
+    json : bool
+        Print one JSON object per configuration (one per line).
+    """
+
+    width: int
+    depth: int
+    k: float = 10.0
+    json: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_shape(width=self.width, depth=self.depth)
+        if not self.k > 1.0:
+            raise GridError(f"--k must be > 1, got {self.k:g}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Correlation(Grid):
+    """O(1/N) mean and spread of the correlation of two inputs, per layer.
+
+    Parameters
+    ----------
+    rho0 : float
+        Layer-1 correlation of the two inputs, in (-1, 1).
+    width : int
+        Width N of every layer (>= 2).
+    depth : int
+        Depth L (>= 2).
+    json : bool
+        Print one JSON object per configuration (one per line).
+    """
+
+    rho0: float = 0.5
+    width: int
+    depth: int
+    json: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not -1.0 < self.rho0 < 1.0:
+            raise GridError(f"--rho0 must lie in (-1, 1), got {self.rho0:g}")
+        require_shape(width=self.width, depth=self.depth)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Published theory columns beside their computation."""
+
+
+Command = Union[
+    Annotated[Eoc, tyro.conf.subcommand("eoc")],
+    Annotated[Products, tyro.conf.subcommand("products")],
+    Annotated[Correlation, tyro.conf.subcommand("correlation")],
+    Annotated[Table, tyro.conf.subcommand("table")],
+]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "table":
-        print("\n\n".join(format_table(name, compare_table(name)) for name in TABLES))
-        return 0
     try:
-        if args.command == "products":
-            _check_products(args)
-        if args.command == "correlation":
-            _check_correlation(args)
-        sol = solve_eoc(args.activation, args.sparsity, args.qstar, vprime=args.vprime, m=args.m)
-    except EoCError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.command == "products":
-        return _print_products(sol, args)
-    if args.command == "correlation":
-        return _print_correlation(sol, args)
+        cmd = parse(Command, argv, prog="python -m theory", description=__doc__.splitlines()[0])
+        if isinstance(cmd, Table):
+            print("\n\n".join(format_table(name, compare_table(name)) for name in TABLES))
+            return 0
+        configs = cmd.configs()
+    except UsageError as err:
+        return fail(err)
+    show = {Eoc: _print_eoc, Products: _print_products, Correlation: _print_correlation}[type(cmd)]
+    for config in configs:
+        show(config.solution, cmd)
+    return 0
+
+
+def _print_eoc(sol, args) -> None:
     record = sol.as_dict()
     if args.json:
         print(json.dumps(record))
-        return 0
+        return
     print(f"EoC initialisation: {sol.activation_name}, s = {sol.sparsity:g}, q* = {sol.q_star:g}")
     for key, label in _LABELS.items():
         value = record[key]
@@ -98,32 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shown = value if isinstance(value, str) else f"{value:.10g}"
         print(f"  {label:<28} {shown}")
-    return 0
 
 
-def _check_products(args) -> None:
-    if args.width < 2:
-        raise EoCError(f"--width must be an integer >= 2, got {args.width}")
-    if args.depth < 2:
-        raise EoCError(f"--depth must be an integer >= 2, got {args.depth}")
-    if not args.k > 1.0:
-        raise EoCError(f"--k must be > 1, got {args.k:g}")
-
-
-def _check_correlation(args) -> None:
-    if not -1.0 < args.rho0 < 1.0:
-        raise EoCError(f"--rho0 must lie in (-1, 1), got {args.rho0:g}")
-    if args.width < 2:
-        raise EoCError(f"--width must be an integer >= 2, got {args.width}")
-    if args.depth < 2:
-        raise EoCError(f"--depth must be an integer >= 2, got {args.depth}")
-
-
-def _print_correlation(sol, args) -> int:
+def _print_correlation(sol, args) -> None:
     record = correlation_record(sol, args.rho0, args.width, args.depth)
     if args.json:
         print(json.dumps(record))
-        return 0
+        return
     n = args.width
     print(f"correlation of two inputs: {sol.activation_name}, s = {sol.sparsity:g}, q* = {sol.q_star:g}, "
           f"V'(q*) = {float(sol.vprime):.6g}, rho0 = {args.rho0:g}, N = {n}, L = {args.depth}")
@@ -140,14 +176,13 @@ def _print_correlation(sol, args) -> int:
     if first is not None:
         print(f"  caution: from layer {first} the spread of rho is more than {ZETA_MAX:g} of 1 - rho_inf: "
               "the O(1/N) expansion does not hold there (theory.correlation)")
-    return 0
 
 
-def _print_products(sol, args) -> int:
+def _print_products(sol, args) -> None:
     record = products_record(sol, args.width, args.depth, args.k)
     if args.json:
         print(json.dumps(record))
-        return 0
+        return
     n, depth = args.width, args.depth
     print(f"log prod chi1 and log |delta^(1)|^2: {sol.activation_name}, s = {sol.sparsity:g}, q* = {sol.q_star:g}, "
           f"V'(q*) = {float(sol.vprime):.6g}, N = {n}, L = {depth}")
@@ -160,7 +195,6 @@ def _print_products(sol, args) -> int:
     print(f"  P(prod chi1 in [1/K, K]) {record['stable_fraction']:.4g}   (K = {args.k:g}, log-normal)")
     if record["validity"]:
         print(f"  caution: {record['validity']}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -41,23 +41,60 @@ def _pdf(x):
 class Activation:
     """A piecewise-smooth activation ``phi`` with known kinks.
 
+    The base class of the families of :data:`FAMILIES`: an instance is one member of a
+    family, its parameters fixed (scalars or arrays that broadcast with ``q``). The
+    generic methods integrate numerically; a family with closed forms overrides them.
+
+    Parameters
+    ----------
+    **params : float or array_like
+        The family's parameters by name (those of ``param_names``, e.g. ``tau`` and ``m``);
+        any left out take the family's ``defaults``. Stored as float arrays in the
+        attribute ``params`` and readable as attributes (``act.tau``).
+
+    Raises
+    ------
+    TypeError
+        For a parameter the family does not have, or one missing without a default.
+
+    Notes
+    -----
     The subclass contract: set ``name``, ``param_names`` and ``kernel_code`` and implement
     ``_phi``, ``_dphi`` and ``_kinks``; optionally override ``_closed_form``,
     ``_tau_closed``, ``_sparsity_closed``, ``_contraction_closed`` and ``clip_range``.
 
-    ``param_names`` is also the order in which the compiled kernels receive the
-    parameters (at most four). ``kernel_code`` selects the family in the Numba and CUDA
-    samplers (:mod:`simulate.kernels`, the CUDA header generated from :data:`FAMILIES`);
-    families sharing a code share a kernel formula. ``clip_param`` names the parameter
-    that the EoC solver tunes to reach a target ``V'(q*)`` (``None``: none, and ``V'(q*)``
-    at the EoC is whatever the family gives). ``fixed_sparsity``: the only sparsity the
-    family has (ReLU: 1/2), else ``None``. ``min_sparsity``: the least sparsity at which an
-    EoC initialisation exists (``sigma_b^2 >= 0``), where there is one. ``tau_needs_clip``: the sparsity depends on the
-    clipping parameter too, so ``tau_for_sparsity`` takes it. ``clipped_family``: the
-    clipped family that restores stability to a family with ``V'(q*) = 1`` at the EoC
-    (ICLR 2024), else ``None``. ``symmetric``: ``phi`` is odd
-    (``sign(x) psi(|x|)``). ``clamp_form``: ``phi`` is ``clamp(x - tau, 0, m)`` or its
-    odd extension, the form the torch module implements (:mod:`train.activations`).
+    The class variables:
+
+    * ``param_names`` is also the order in which the compiled kernels receive the
+      parameters (at most four).
+    * ``kernel_code`` selects the family in the Numba and CUDA samplers
+      (:mod:`simulate.kernels`, the CUDA header generated from :data:`FAMILIES`); families
+      sharing a code share a kernel formula.
+    * ``clip_param`` names the parameter that the EoC solver tunes to reach a target
+      ``V'(q*)`` (``None``: none, and ``V'(q*)`` at the EoC is whatever the family gives).
+    * ``fixed_sparsity``: the only sparsity the family has (ReLU: 1/2), else ``None``.
+    * ``min_sparsity``: the least sparsity at which an EoC initialisation exists
+      (``sigma_b^2 >= 0``), where there is one.
+    * ``tau_needs_clip``: the sparsity depends on the clipping parameter too, so
+      ``tau_for_sparsity`` takes it.
+    * ``clipped_family``: the clipped family that restores stability to a family with
+      ``V'(q*) = 1`` at the EoC (ICLR 2024), else ``None``.
+    * ``symmetric``: ``phi`` is odd (``sign(x) psi(|x|)``).
+    * ``clamp_form``: ``phi`` is ``clamp(x - tau, 0, m)`` or its odd extension, the form
+      the torch module implements (:mod:`train.activations`).
+
+    Examples
+    --------
+    >>> from theory import get_activation
+    >>> act = get_activation("relu_tau", tau=0.5)
+    >>> act, act.phi([-1.0, 0.5, 2.0]).tolist()
+    (ShiftedReLU(tau=0.5), [0.0, 0.0, 1.5])
+    >>> round(float(act.sparsity(1.0)), 6)          # P(z < 0.5) at q = 1
+    0.691462
+    >>> closed = act.expect("phi2", 1.0)            # <phi^2>_q, closed form ...
+    >>> quad = act.expect("phi2", 1.0, method="quadrature")   # ... and by quadrature
+    >>> round(float(closed), 12), round(float(quad), 12)
+    (0.209639260025, 0.209639260025)
     """
 
     name: ClassVar[str]
@@ -554,7 +591,31 @@ FAMILIES: dict[str, type[Activation]] = {
 
 
 def get_family(name: str) -> type[Activation]:
-    """The activation class called ``name`` (one of :data:`FAMILIES`)."""
+    """The activation class called ``name`` (one of :data:`FAMILIES`).
+
+    Parameters
+    ----------
+    name : str
+        The family's name, case-insensitive: ``relu, relu_tau, st, crelu, cst,
+        hardshrink, chardshrink, sawtooth``.
+
+    Returns
+    -------
+    type[Activation]
+        The family's class (not an instance: its parameters are not yet given).
+
+    Raises
+    ------
+    ValueError
+        For a name that is not in :data:`FAMILIES`.
+
+    Examples
+    --------
+    >>> from theory import get_family
+    >>> cls = get_family("CReLU")
+    >>> cls.__name__, cls.param_names, cls.clip_param
+    ('ClippedReLU', ('tau', 'm'), 'm')
+    """
     try:
         return FAMILIES[name.lower()]
     except KeyError:
@@ -562,5 +623,35 @@ def get_family(name: str) -> type[Activation]:
 
 
 def get_activation(name: str, **params) -> Activation:
-    """The activation ``name`` with the given parameters."""
+    """The activation ``name`` with the given parameters.
+
+    Parameters
+    ----------
+    name : str
+        The family's name (:func:`get_family`).
+    **params : float or array_like
+        The family's parameters by name (``tau``, ``m``, ...); those left out take the
+        family's defaults.
+
+    Returns
+    -------
+    Activation
+        The member of the family with these parameters.
+
+    Raises
+    ------
+    ValueError
+        For an unknown family.
+    TypeError
+        For a parameter the family does not have, or one missing without a default.
+
+    Examples
+    --------
+    >>> from theory import get_activation
+    >>> act = get_activation("crelu", tau=0.0, m=1.0)
+    >>> act
+    ClippedReLU(tau=0.0, m=1.0)
+    >>> float(act.sparsity(2.0))      # tau = 0: half the units are zero at every q
+    0.5
+    """
     return get_family(name)(**params)

@@ -139,9 +139,35 @@ def rho_gradient(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class CorrelationExpansion:
     """The ``O(1/N)`` expansion along layers ``1..L`` (module docstring); arrays over layers.
 
-    ``K``: infinite-width kernel ``(L, 3)``; ``gap``: ``1 - rho_inf`` (without
-    cancellation); ``K1``, ``Vc``: the ``O(1/N)`` mean ``(L, 3)`` and covariance
-    ``(L, 3, 3)`` coefficients of ``G`` (eqs. 1-2); ``shift``, ``nvar``: eqs. (3)-(4).
+    Made by :func:`correlation_expansion`. Kernels are in the order ``(G00, G01, G11)``.
+
+    Parameters
+    ----------
+    K : numpy.ndarray
+        The infinite-width kernel ``K^(l)``, ``(L, 3)``.
+    gap : numpy.ndarray
+        ``1 - rho_inf`` (without cancellation), ``(L,)``; the property ``rho_inf`` is
+        ``1 - gap``.
+    K1, Vc : numpy.ndarray
+        The ``O(1/N)`` mean ``(L, 3)`` and covariance ``(L, 3, 3)`` coefficients of ``G``
+        (eqs. 1-2).
+    shift, nvar : numpy.ndarray
+        ``E rho = rho_inf + shift/N`` and ``N Var rho -> nvar``, ``(L,)`` (eqs. 3-4).
+
+    Examples
+    --------
+    >>> from theory import q1_fixed_point, r_fixed_point, solve_eoc
+    >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+    >>> exp = correlation_expansion(sol, 0.5, 5)
+    >>> exp.K.shape, exp.Vc.shape, exp.layers.tolist()
+    ((5, 3), (5, 3, 3), [1, 2, 3, 4, 5])
+    >>> # on G00 alone the one-input recursions (arXiv eqs. 12-13): Vc_00,00 = r, K1_00 = q~{1}
+    >>> bool(np.allclose(exp.Vc[:, 0, 0], r_fixed_point(sol, exp.layers)))
+    True
+    >>> bool(np.allclose(exp.K1[:, 0], q1_fixed_point(sol, exp.layers)))
+    True
+    >>> exp.mean(1000).round(6).tolist()       # E rho at width N = 1000
+    [0.5, 0.744401, 0.838114, 0.885952, 0.914293]
     """
 
     K: np.ndarray
@@ -182,14 +208,14 @@ def correlation_expansion(model, rho0: float, depth: int, q1: float | None = Non
 
     Parameters
     ----------
-    model
+    model : EoCSolution, VarianceMap or KernelMap
         An :class:`theory.EoCSolution` (scalar), a :class:`theory.VarianceMap` or a
         :class:`theory.kernel_map.KernelMap`.
-    rho0
+    rho0 : float
         Layer-1 correlation of the two inputs, in ``(-1, 1)``.
-    depth
+    depth : int
         Number of layers ``L >= 1``.
-    q1
+    q1 : float, optional
         Layer-1 variance of both inputs; default the solution's ``q*`` (required for a
         map). When ``V(q1) = q1`` to rounding the diagonal is held at ``q1`` exactly.
 
@@ -197,6 +223,11 @@ def correlation_expansion(model, rho0: float, depth: int, q1: float | None = Non
     -------
     CorrelationExpansion
         ``K, gap, K1, Vc, shift, nvar`` over layers (eqs. 1-4 of the module docstring).
+
+    Raises
+    ------
+    ValueError
+        For ``rho0`` outside ``(-1, 1)``, ``depth < 1``, or a map without ``q1``.
 
     Examples
     --------
@@ -252,9 +283,28 @@ def _cross_from_gap(kmap: KernelMap, K: np.ndarray, gap: np.ndarray) -> np.ndarr
 
 
 def correlation_table(model, rho0: float, width: int, depth: int, q1: float | None = None) -> dict[str, np.ndarray]:
-    """Per-layer table at width ``N``: ``layer, rho_inf``, ``gap`` (``1 - rho_inf`` without
-    cancellation), ``shift`` (``E rho = rho_inf + shift/N``), ``mean``, ``nvar`` (``N Var rho``), ``sd`` (of ``rho`` at width ``N``),
-    ``zeta`` (the regime parameter) and ``in_regime`` (``zeta <= ZETA_MAX``).
+    """Per-layer table at width ``N`` of the expansion of :func:`correlation_expansion`.
+
+    Parameters
+    ----------
+    model : EoCSolution, VarianceMap or KernelMap
+        As :func:`correlation_expansion`.
+    rho0 : float
+        Layer-1 correlation of the two inputs, in ``(-1, 1)``.
+    width : int
+        The width ``N``.
+    depth : int
+        Number of layers ``L >= 1``.
+    q1 : float, optional
+        Layer-1 variance of both inputs; default the solution's ``q*`` (required for a map).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Arrays over layers: ``layer, rho_inf``, ``gap`` (``1 - rho_inf`` without
+        cancellation), ``shift`` (``E rho = rho_inf + shift/N``), ``mean``, ``nvar``
+        (``N Var rho``), ``sd`` (of ``rho`` at width ``N``), ``zeta`` (the regime parameter)
+        and ``in_regime`` (``zeta <= ZETA_MAX``).
 
     Examples
     --------

@@ -40,9 +40,52 @@ _RANGE_POINTS = 400
 class EoCSolution:
     """An EoC initialisation and the control metrics at its fixed point ``q*``.
 
-    ``m`` is ``inf`` for families without a clipping parameter. ``bound`` is the
+    Made by :func:`solve_eoc`; every number is a float, or an array where the inputs
+    were. ``m`` is ``inf`` for families without a clipping parameter. ``bound`` is the
     Theorem 2.1 bound on ``|q~{1}|`` (``nan`` where its hypothesis ``0 < V'(q*) < 1``
     fails). ``mu1, mu2`` are ``<phi'^2>_q*, <phi'^4>_q*`` (arXiv eq. 19).
+
+    Parameters
+    ----------
+    activation_name : str
+        The family's name (:data:`theory.FAMILIES`).
+    sparsity : float or numpy.ndarray
+        The sparsity ``s``, the expected fraction of zero activations at ``q*``.
+    q_star : float or numpy.ndarray
+        The fixed point ``q*`` of the variance map.
+    tau : float or numpy.ndarray
+        The threshold giving sparsity ``s`` at ``q*`` (step 1).
+    m : float or numpy.ndarray
+        The clipping parameter (step 2); ``inf`` for families without one.
+    sigma_w2 : float or numpy.ndarray
+        ``sigma_w^2 = 1 / <phi'^2>_q*``, so that ``chi_1(q*) = 1`` (step 3).
+    sigma_b2 : float or numpy.ndarray
+        ``sigma_b^2 = q* - sigma_w^2 <phi^2>_q*``, so that ``V(q*) = q*`` (step 4).
+    vprime, vsecond : float or numpy.ndarray
+        ``V'(q*)`` (computed as ``1 -`` the contraction, without cancellation) and ``V''(q*)``.
+    chi1, chi1_prime : float or numpy.ndarray
+        ``chi_1(q*)`` (1 at the EoC, to rounding) and ``chi_1'(q*)``.
+    phi2, phi4 : float or numpy.ndarray
+        The Gaussian averages ``<phi^2>_q*`` and ``<phi^4>_q*``.
+    mu1, mu2 : float or numpy.ndarray
+        ``<phi'^2>_q*`` and ``<phi'^4>_q*`` (arXiv eq. 19).
+    bound : float or numpy.ndarray
+        The Theorem 2.1 bound on ``|q~{1}|`` (:func:`nlo_bound`); ``nan`` where its
+        hypothesis ``0 < V'(q*) < 1`` fails.
+    activation : Activation
+        The activation with the solved parameters (``tau``, ``m``, ...).
+
+    Examples
+    --------
+    >>> from theory import solve_eoc
+    >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+    >>> round(sol.chi1, 12), round(float(sol.variance_map.V(sol.q_star)), 12)   # chi_1 = 1, V(q*) = q*
+    (1.0, 1.0)
+    >>> round(sol.tau, 6), round(sol.m, 6), round(sol.sigma_w2, 6), round(sol.sigma_b2, 6)
+    (1.036433, 1.170367, 7.334819, 0.595341)
+    >>> relu = solve_eoc("relu", 0.5, 1.0).as_dict()   # He initialisation; V' = 1 voids the bound
+    >>> relu["sigma_w2"], relu["sigma_b2"], relu["vprime"], relu["m"], relu["bound"]
+    (2.0, 0.0, 1.0, None, None)
     """
 
     activation_name: str
@@ -93,10 +136,41 @@ class EoCSolution:
 
 
 def nlo_bound(sigma_w2, vprime, vsecond, phi2, phi4, one_minus_vprime=None):
-    """Theorem 2.1 (arXiv Thm. 2.2, eq. 14): for ``0 < V'(q*) < 1`` and ``l >= 3``,
+    """Theorem 2.1 (arXiv Thm. 2.2, eq. 14): the bound on ``|q~{1}|`` at the fixed point.
+
+    For ``0 < V'(q*) < 1`` and ``l >= 3``,
     ``|q~{1}| <= sigma_w^4 |V''| |<phi^4> - <phi^2>^2| / (2 (1 - V')^2 (1 + V'))``;
     ``nan`` outside the hypothesis. Pass ``one_minus_vprime`` when it is known without
-    cancellation (:meth:`theory.Activation.contraction`)."""
+    cancellation (:meth:`theory.Activation.contraction`). Every argument broadcasts.
+
+    Parameters
+    ----------
+    sigma_w2 : float or array_like
+        The weight variance ``sigma_w^2``.
+    vprime, vsecond : float or array_like
+        ``V'(q*)`` and ``V''(q*)``.
+    phi2, phi4 : float or array_like
+        The Gaussian averages ``<phi^2>_q*`` and ``<phi^4>_q*``.
+    one_minus_vprime : float or array_like, optional
+        ``1 - V'(q*)`` computed without cancellation; default ``1 - vprime``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The bound, ``nan`` where ``0 < V'(q*) < 1`` fails.
+
+    Examples
+    --------
+    >>> from theory import solve_eoc
+    >>> round(float(nlo_bound(2.0, 0.5, 1.0, 1.0, 3.0)), 12)   # 4 * 2 / (2 * 0.25 * 1.5)
+    10.666666666667
+    >>> float(nlo_bound(2.0, 1.0, 1.0, 1.0, 3.0))     # V' = 1: outside the hypothesis
+    nan
+    >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+    >>> b = nlo_bound(sol.sigma_w2, sol.vprime, sol.vsecond, sol.phi2, sol.phi4)
+    >>> round(float(b), 6), round(sol.bound, 6)     # the solution's own bound
+    (0.18827, 0.18827)
+    """
     vprime = np.asarray(vprime, float)
     gap = 1.0 - vprime if one_minus_vprime is None else np.asarray(one_minus_vprime, float)
     ok = (vprime > 0) & (gap > 0)
@@ -133,13 +207,13 @@ def solve_eoc(activation: str, sparsity, q_star, vprime=None, m=None, **params) 
 
     Parameters
     ----------
-    activation
+    activation : str
         Family name: ``relu, relu_tau, st, crelu, cst, hardshrink, chardshrink, sawtooth``.
-    sparsity, q_star
+    sparsity, q_star : float or array_like
         Target sparsity in ``(0, 1)`` (``relu``: 0.5 only) and fixed-point variance ``> 0``.
-    vprime, m
+    vprime, m : float or array_like, optional
         For clipped families exactly one: the target ``V'(q*)`` or the clipping value.
-    params
+    **params : float
         Further fixed family parameters (``alpha``, ``eps`` for the HardShrink family).
 
     Returns
@@ -147,6 +221,13 @@ def solve_eoc(activation: str, sparsity, q_star, vprime=None, m=None, **params) 
     EoCSolution
         ``tau``, ``m``, ``sigma_w2``, ``sigma_b2``, ``V'``, ``V''``, ``chi_1`` and the
         Gaussian averages at ``q*``; arrays where the inputs are.
+
+    Raises
+    ------
+    EoCError
+        A target ``V'(q*)`` that no ``m`` reaches (the message names the reachable range),
+        ``s`` outside ``(0, 1)``, ``q* <= 0``, ``sigma_b^2 < 0``, or ``vprime``/``m`` given
+        where they do not apply.
 
     Examples
     --------
@@ -221,7 +302,34 @@ def _solve_clip(cls, sparsity, q_star, target, params):
 
 
 def reachable_vprime(activation: str, sparsity: float, q_star: float, **params) -> tuple[float, float]:
-    """The range of ``V'(q*)`` at the EoC over the clipping parameter (sampled on a grid)."""
+    """The range of ``V'(q*)`` at the EoC over the clipping parameter (sampled on a grid).
+
+    The clipping parameter is sampled on a geometric grid of its search range
+    (``clip_range`` of the family); :func:`solve_eoc` reports this range when a target
+    ``V'(q*)`` is out of reach.
+
+    Parameters
+    ----------
+    activation : str
+        A clipped family's name (``crelu, cst, chardshrink, sawtooth``).
+    sparsity : float
+        The sparsity ``s`` in ``(0, 1)``.
+    q_star : float
+        The fixed-point variance ``q* > 0``.
+    **params : float
+        Further fixed family parameters (``alpha``, ``eps`` for the HardShrink family).
+
+    Returns
+    -------
+    tuple of float
+        ``(min, max)`` of ``V'(q*)`` over the sampled clipping values.
+
+    Examples
+    --------
+    >>> lo, hi = reachable_vprime("crelu", 0.85, 1.0)
+    >>> lo < 0.001, hi <= 1.0, round(hi, 6)    # CReLU reaches (almost) every V' in (0, 1)
+    (True, True, 1.0)
+    """
     cls = get_family(activation)
     lo, hi = cls.clip_range(sparsity, q_star, **params)
     m = np.geomspace(lo, hi, _RANGE_POINTS)

@@ -179,13 +179,35 @@ def stationary_start(q1_theory: np.ndarray, tolerance: float = 0.05) -> int:
 class ConfigurationTheory:
     """The per-layer finite-width theory of one configuration at depth ``L``.
 
-    ``solution``: the configuration's EoC solution (solved once, by the caller). Arrays
-    over layers ``1..L`` along the trajectory ``q`` started at ``q*``: ``q1, r``
-    (arXiv eqs. 12-13), ``q2, r2, kappa3`` (:mod:`theory.next_order`); ``a, b`` the chain's
-    slopes ``V'(q), V''(q)``; ``g, g2`` the first two derivatives of ``log chi_1`` at ``q``;
-    ``lead, coef, coef2`` the orders of ``E log chi1`` per layer; ``bound`` Theorem 2.1's bound
-    on ``|q~{1}|`` (:func:`theory.nlo_bound`, NaN outside ``0 < V' < 1``); ``products`` and ``back``
-    the moments of ``log prod chi1`` and of the back-propagated norm (:mod:`theory.products`).
+    Built by :meth:`from_solution`; each claim's expansion is one of its methods. Arrays
+    are over layers ``1..L`` along the trajectory ``q`` started at ``q*``.
+
+    Parameters
+    ----------
+    solution : EoCSolution
+        The configuration's EoC solution (solved once, by the caller).
+    vprime : float
+        ``V'(q*)``.
+    q : numpy.ndarray
+        The trajectory ``q^(1..L)`` started at ``q*``.
+    q1, r : numpy.ndarray
+        ``q~{1}`` and ``r`` (arXiv eqs. 12-13).
+    q2, r2, kappa3 : numpy.ndarray
+        Their next order and the third cumulant (:mod:`theory.next_order`).
+    a, b : numpy.ndarray
+        The chain's slopes ``V'(q), V''(q)``.
+    g, g2 : numpy.ndarray
+        The first two derivatives of ``log chi_1`` at ``q``.
+    lead, coef, coef2 : numpy.ndarray
+        The orders of ``E log chi1`` per layer (:func:`theory.log_chi1_drift` and
+        :mod:`theory.next_order`).
+    p_dead : float
+        ``P(phi'(sqrt(q*) z) = 0)``: a layer of ``N`` units passes no gradient (``chi1 = 0``)
+        with probability ``p_dead^N`` (:meth:`dead_width`).
+    bound : float
+        Theorem 2.1's bound on ``|q~{1}|`` (:func:`theory.nlo_bound`, NaN outside ``0 < V' < 1``).
+    products, back : LogProductMoments, BackNormMoments
+        The moments of ``log prod chi1`` and of the back-propagated norm (:mod:`theory.products`).
 
     Examples
     --------

@@ -284,6 +284,14 @@ class KernelMap:
     ``G`` is passed as an array ``(..., 3)`` of ``(G00, G01, G11)``; results broadcast over
     its leading axes. Activation parameters and variances are scalars.
 
+    Parameters
+    ----------
+    activation : Activation
+        The activation ``phi``, continuous and piecewise linear in its kinks (every family
+        of :mod:`theory.activations`), with scalar parameters.
+    sigma_w2, sigma_b2 : float
+        The weight and bias variances ``sigma_w^2``, ``sigma_b^2``.
+
     Examples
     --------
     >>> from theory import solve_eoc

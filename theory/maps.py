@@ -22,7 +22,26 @@ from theory.quadrature import gaussian_expect
 
 @dataclass(frozen=True)
 class FixedPoint:
-    """A fixed point ``V(q) = q``; ``stable`` when ``|V'(q)| < 1``."""
+    """A fixed point ``V(q) = q``; ``stable`` when ``|V'(q)| < 1``.
+
+    Returned by :meth:`VarianceMap.fixed_points`.
+
+    Parameters
+    ----------
+    q : float
+        The fixed point ``q`` of the variance map.
+    vprime : float
+        The slope ``V'(q)`` there; the property ``stable`` is ``|V'(q)| < 1``.
+
+    Examples
+    --------
+    >>> from theory import solve_eoc
+    >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+    >>> [(round(p.q, 6), round(p.vprime, 6), p.stable) for p in sol.variance_map.fixed_points()]
+    [(1.0, 0.7, True)]
+    >>> FixedPoint(q=2.0, vprime=1.5).stable
+    False
+    """
 
     q: float
     vprime: float
@@ -34,7 +53,30 @@ class FixedPoint:
 
 @dataclass(frozen=True)
 class VarianceMap:
-    """The maps of a network with activation ``activation`` and variances ``sigma_w2, sigma_b2``."""
+    """The maps of a network with activation ``activation`` and variances ``sigma_w2, sigma_b2``.
+
+    ``V(q)``, ``V'(q)``, ``V''(q)``, ``chi_1(q)``, ``chi_1'(q)``, the source term of the
+    ``r`` recursion, trajectories, the correlation map ``R(rho)`` and the fixed points of
+    ``V`` (module docstring; arXiv 2602.05779 eqs. 3-6).
+
+    Parameters
+    ----------
+    activation : Activation
+        The activation ``phi`` (:func:`theory.get_activation`).
+    sigma_w2, sigma_b2 : float or numpy.ndarray
+        The weight and bias variances ``sigma_w^2``, ``sigma_b^2`` (arrays broadcast with
+        ``q`` and the activation's parameters).
+
+    Examples
+    --------
+    >>> import math
+    >>> from theory import get_activation
+    >>> vmap = VarianceMap(get_activation("relu"), 2.0, 0.0)   # ReLU at the EoC (He)
+    >>> float(vmap.V(1.5)), float(vmap.dV(1.5)), float(vmap.chi1(1.5))   # V(q) = q, chi_1 = 1
+    (1.5, 1.0, 1.0)
+    >>> round(vmap.R(0.0, 1.0) * math.pi, 12)   # arc-cosine kernel: R(0) = 1/pi
+    1.0
+    """
 
     activation: Activation
     sigma_w2: float | np.ndarray

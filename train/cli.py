@@ -1,56 +1,86 @@
 """What the training command lines share: their options, checks, ensembles and store.
 
 ``python -m train`` (:mod:`train.__main__`) and ``python -m train.reproduce`` take the same
-training options, spelled as in ``python -m simulate.depth_sweep``; only their defaults
-differ (fixed for the first, the published table's for the second). Everything is
+options, spelled as in every command of the suite (:mod:`theory.cli`): the networks'
+architecture and SGD are the fields of :class:`train.trainer.TrainConfig`, the data,
+device, checkpoints and output those of :class:`TrainingRun`; only their defaults differ
+(the papers' DNN for the first, the published table's for the second). Everything is
 checked, every run solved at the EoC and the data loaded before any training, so bad
-input is a one-line error and an existing store is never replaced without
-``--overwrite``.
+input is a one-line error with exit code 2 and an existing store is never replaced
+without ``--overwrite``.
 """
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from theory.cli import UsageError
 from train.data import DATASETS
 from train.results import concat_runs, write_zarr
-from train.trainer import SCHEDULES, TrainConfig, train
-
-#: the options that are TrainConfig fields of the same name
-_CONFIG_FIELDS = ("depth", "width", "epochs", "lr", "schedule", "batch_size", "grad_norm_steps")
+from train.trainer import TrainConfig, train
 
 
-def add_training_options(p: argparse.ArgumentParser, defaults: dict[str, str]):
-    """The data, optimisation, device and output options; ``defaults`` says in each help
-    text what an omitted option means."""
-    p.add_argument("--dataset", choices=DATASETS, help=f"data set (default {defaults['dataset']})")
-    p.add_argument("--data-dir", help="directory of the data set's files: IDX files for MNIST and Fashion-MNIST")
-    p.add_argument("--train-size", type=int, help="use at most this many training examples")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split (default 0)")
-    p.add_argument("--depth", type=int, help=f"activated layers L (default {defaults['depth']})")
-    p.add_argument("--width", type=int, help=f"units (DNN) or channels (CNN) per layer (default {defaults['width']})")
-    p.add_argument("--epochs", type=int, help=f"epochs (default {defaults['epochs']})")
-    p.add_argument("--lr", type=float, help=f"SGD learning rate (default {defaults['lr']})")
-    p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default {defaults['schedule']})")
-    p.add_argument("--batch-size", type=int, help="mini-batch size (default 64)")
-    p.add_argument("--grad-norm-steps", type=int, help="first SGD steps whose per-layer gradient norms are logged (default 15)")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
-    p.add_argument("--max-ensemble", type=int, help=f"networks per batched model (default {defaults['max_ensemble']})")
-    p.add_argument("--out", type=Path, help=f"zarr store to write (default {defaults['out']})")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
-    p.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints in OUT.ckpt/; 0: none (default 10)")
-    p.add_argument("--stop-after", type=int, help="train this many more epochs, checkpoint and exit; the same command goes on")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+@dataclass(frozen=True)
+class TrainingRun:
+    """The data, device, checkpoints and output of a training command.
 
+    Parameters
+    ----------
+    dataset : str or None
+        Data set: mnist, fashion-mnist or cifar10 (default: the command's).
+    data_dir : Path or None
+        Directory of the data set's files: IDX files for MNIST and Fashion-MNIST.
+    train_size : int or None
+        Use at most this many training examples.
+    split_seed : int
+        Seed of the train/validation/test split.
+    device : str
+        Torch device: cpu, cuda, cuda:1, ...
+    max_ensemble : int or None
+        Networks per batched model (default: the command's).
+    out : Path or None
+        Zarr store to write (default: the command's).
+    overwrite : bool
+        Replace an existing store at --out.
+    checkpoint_every : int
+        Epochs between checkpoints in OUT.ckpt/; 0: none.
+    stop_after : int or None
+        Train this many more epochs, checkpoint and exit; the same command goes on.
+    quiet : bool
+        No progress bar.
 
-def train_config(args: argparse.Namespace, arch: str, defaults: dict) -> TrainConfig:
-    """The :class:`TrainConfig` of the options, ``defaults`` filling those omitted."""
-    values = {name: getattr(args, name) for name in _CONFIG_FIELDS if getattr(args, name) is not None}
-    return TrainConfig(arch=arch, **{**defaults, **values})
+    Raises
+    ------
+    theory.cli.UsageError
+        Naming the first bad field.
+    """
+
+    dataset: str | None = None
+    data_dir: Path | None = None
+    train_size: int | None = None
+    split_seed: int = 0
+    device: str = "cpu"
+    max_ensemble: int | None = None
+    out: Path | None = None
+    overwrite: bool = False
+    checkpoint_every: int = 10
+    stop_after: int | None = None
+    quiet: bool = False
+
+    def __post_init__(self):
+        if self.dataset is not None and self.dataset not in DATASETS:
+            raise UsageError(f"unknown data set {self.dataset!r}; choose one of {DATASETS}")
+        if self.max_ensemble is not None and self.max_ensemble < 1:
+            raise UsageError(f"--max-ensemble must be positive, got {self.max_ensemble}")
+        if self.checkpoint_every < 0:
+            raise UsageError(f"--checkpoint-every must be >= 0, got {self.checkpoint_every}")
+        if self.stop_after is not None and (self.checkpoint_every == 0 or self.stop_after < 1):
+            raise UsageError("--stop-after needs a positive number of epochs and checkpoints (--checkpoint-every > 0)")
 
 
 def torch_device(name: str) -> torch.device:
@@ -58,43 +88,45 @@ def torch_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ValueError(f"--device {name!r}: {exc}") from None
+        raise UsageError(f"--device {name!r}: {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name!r}: CUDA is not available on this machine")
+        raise UsageError(f"--device {name!r}: CUDA is not available on this machine")
     return device
 
 
-def check_run_options(args: argparse.Namespace, out: Path, max_ensemble: int):
-    """The options that concern the run itself rather than the networks."""
-    if max_ensemble < 1:
-        raise ValueError(f"--max-ensemble must be positive, got {max_ensemble}")
-    if args.checkpoint_every < 0:
-        raise ValueError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
-    if args.stop_after is not None and (args.checkpoint_every == 0 or args.stop_after < 1):
-        raise ValueError("--stop-after needs a positive number of epochs and checkpoints (--checkpoint-every > 0)")
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists; give --overwrite to replace it, or another --out")
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse, before any training, an existing store without ``--overwrite`` and an
+    ``--out`` whose folder cannot be written."""
+    if out.exists() and not overwrite:
+        raise UsageError(f"{out} exists; give --overwrite to replace it, or another --out")
+    probe = Path(out).absolute().parent / f".write-probe-{os.getpid()}"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise UsageError(f"cannot write {out}: {err.strerror or err}") from None
 
 
-def train_ensembles(runs, data, config: TrainConfig, args: argparse.Namespace, device, out: Path, max_ensemble: int):
+def train_ensembles(runs, data, config: TrainConfig, options: TrainingRun, device, out: Path, max_ensemble: int):
     """Train ``runs`` in ensembles of at most ``max_ensemble`` members, each with its
     checkpoint in ``OUT.ckpt/`` (resumed by the same command).
 
     Returns the joined data set, or ``None`` when ``--stop-after`` ended the call early."""
     ckpt_dir = out.with_name(out.name + ".ckpt")
-    if args.checkpoint_every:
+    if options.checkpoint_every:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
     chunks = [runs[i : i + max_ensemble] for i in range(0, len(runs), max_ensemble)]
     print(f"{len(runs)} run(s) in {len(chunks)} ensemble(s) on {device}; data {data.name} {data.sizes()}; {config}", file=sys.stderr)
     parts = []
     for i, chunk in enumerate(chunks):
-        ckpt = ckpt_dir / f"ensemble-{i:03d}.pt" if args.checkpoint_every else None
+        ckpt = ckpt_dir / f"ensemble-{i:03d}.pt" if options.checkpoint_every else None
         parts.append(
-            train(chunk, data, config, device=device, checkpoint=ckpt, checkpoint_every=args.checkpoint_every or 1,
-                  stop_after=args.stop_after, progress=not args.no_progress)
+            train(chunk, data, config, device=device, checkpoint=ckpt, checkpoint_every=options.checkpoint_every or 1,
+                  stop_after=options.stop_after, progress=not options.quiet)
         )
     if not all(p.attrs["complete"] for p in parts):
-        print(f"stopped after --stop-after {args.stop_after} epochs; run the same command again to go on", file=sys.stderr)
+        print(f"stopped after --stop-after {options.stop_after} epochs; run the same command again to go on", file=sys.stderr)
         return None
     return concat_runs(parts)
 

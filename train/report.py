@@ -16,13 +16,17 @@ configuration (:func:`results_table`), and for the table they were made for
 
 from __future__ import annotations
 
-import argparse
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+import tyro
+
+from theory.cli import fail, parse
 from train.published import NOTES, TABLES, lookup
 from train.results import concat_runs, open_results
 from train.scale import DESIGN
@@ -222,18 +226,35 @@ def render(ds, table: str, aggregate: str) -> str:
     return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class TrainReport:
+    """The options of ``python -m train.report``.
+
+    Parameters
+    ----------
+    store : tuple of str
+        Zarr stores of python -m train or train.reproduce; several (the same training
+        settings, e.g. other seeds) are joined along run.
+    table : str or None
+        Published table to compare with (default: the store's target).
+    aggregate : str or None
+        Seed summary, mean or median (default: the store's).
+    """
+
+    store: tyro.conf.Positional[tuple[str, ...]]
+    table: str | None = None
+    aggregate: Literal["mean", "median"] | None = None
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.report", description=__doc__.splitlines()[0])
-    parser.add_argument("store", nargs="+", help="zarr stores of python -m train or train.reproduce; several "
-                        "(the same training settings, e.g. other seeds) are joined along run")
-    parser.add_argument("--table", choices=sorted(TABLES), help="published table to compare with (default: the store's target)")
-    parser.add_argument("--aggregate", choices=("mean", "median"), help="seed summary (default: the store's)")
-    args = parser.parse_args(argv)
+    args = parse(TrainReport, argv, prog="python -m train.report", description=__doc__.splitlines()[0])
+    if args.table is not None and args.table not in TABLES:
+        return fail(f"--table must be one of {sorted(TABLES)}, got {args.table!r}")
     parts = [open_results(path) for path in args.store]
     try:
         ds = parts[0] if len(parts) == 1 else concat_runs(parts)
     except ValueError as err:
-        parser.error(f"the stores cannot be joined: {err}")
+        return fail(f"the stores cannot be joined: {err}")
     table = args.table or ds.attrs.get("target")
     aggregate = args.aggregate or ds.attrs.get("aggregate", "mean")
     if table is not None:

@@ -12,59 +12,92 @@ measured against published values is printed (:mod:`train.report`).
 Example (a small CPU run on the real MNIST test set)::
 
     python -m train.reproduce table1 --data-dir /work/shared/data/mnist-t10k \\
-        --depth 20 --width 100 --epochs 5 --seeds 2 --sparsity 0.85 --vprime 0.7
+        --depth 20 --width 100 --epochs 5 --samples 2 --sparsity 0.85 --vprime 0.7
 """
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Union
 
-from train.cli import add_training_options, check_run_options, torch_device, train_config, train_ensembles, write_results
+import tyro
+
+from theory.cli import UsageError, fail, parse
+from train.cli import TrainingRun, check_out, torch_device, train_ensembles, write_results
 from train.data import DataNotFoundError, load_dataset
-from train.grids import TARGETS, build_runs, select_configs
+from train.grids import TARGETS, Target, build_runs, select_configs
 from train.report import render
+from train.trainer import TrainConfig
 
-_PAPERS = "the paper's"
+
+@dataclass(frozen=True, kw_only=True)
+class Reproduce:
+    """The options of one target: which of its configurations, and how they train.
+
+    Parameters
+    ----------
+    target : str
+        The published table (the subcommand).
+    activation : tuple of str or None
+        Keep only these families (default: the table's).
+    sparsity : tuple of float or None
+        Keep only these s (default: the table's).
+    vprime : tuple of float or None
+        Keep only these V'(q*) (default: the table's).
+    q_star : tuple of float or None
+        Use these q* instead of the table's.
+    samples : int or None
+        Seeds 0..N-1 per configuration (default: the paper's).
+    scale_control : bool
+        Add the scale-control runs (train.scale).
+    model : TrainConfig
+        Architecture and SGD (default: the paper's).
+    run : TrainingRun
+        Data, device, checkpoints and output (default: the paper's data set, what fits 80 GB
+        per ensemble, data/train/TARGET.zarr).
+    """
+
+    target: tyro.conf.Suppress[str]
+    activation: tuple[str, ...] | None = None
+    sparsity: tuple[float, ...] | None = None
+    vprime: tuple[float, ...] | None = None
+    q_star: Annotated[tuple[float, ...] | None, tyro.conf.arg(name="qstar")] = None
+    samples: int | None = None
+    scale_control: bool = False
+    model: Annotated[TrainConfig, tyro.conf.OmitArgPrefixes]
+    run: Annotated[TrainingRun, tyro.conf.OmitArgPrefixes] = TrainingRun()
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train.reproduce", description=__doc__.split("\n\n")[0])
-    p.add_argument("target", choices=sorted(TARGETS), help="published table to reproduce")
-    p.add_argument("--seeds", type=int, help="seeds 0..N-1 per configuration (default: the paper's)")
-    p.add_argument("--activation", nargs="+", help="keep only these families")
-    p.add_argument("--sparsity", nargs="+", type=float, help="keep only these s")
-    p.add_argument("--vprime", nargs="+", type=float, help="keep only these V'(q*)")
-    p.add_argument("--qstar", nargs="+", type=float, help="use these q* instead of the grid's")
-    p.add_argument("--scale-control", action="store_true", help="add the scale-control runs (train.scale)")
-    add_training_options(p, {
-        "dataset": _PAPERS, "depth": _PAPERS, "width": _PAPERS, "epochs": _PAPERS, "lr": _PAPERS,
-        "schedule": _PAPERS, "max_ensemble": "what fits 80 GB", "out": "data/train/TARGET.zarr",
-    })
-    return p
+def _defaults(target: Target) -> Reproduce:
+    return Reproduce(target=target.name, model=TrainConfig(
+        arch=target.arch, depth=target.depth, width=target.width, epochs=target.epochs, lr=target.lr,
+        schedule=target.schedule, eval_batch_size=target.eval_batch_size))
+
+
+#: one subcommand per published table, its defaults the paper's
+Command = Union[tuple(
+    Annotated[Reproduce, tyro.conf.subcommand(name, default=_defaults(target), description=target.description)]
+    for name, target in sorted(TARGETS.items())
+)]
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    target = TARGETS[args.target]
-    out = args.out or Path(f"data/train/{target.name}.zarr")
     try:
-        device = torch_device(args.device)
-        config = train_config(args, target.arch, {
-            "depth": target.depth, "width": target.width, "epochs": target.epochs, "lr": target.lr,
-            "schedule": target.schedule, "eval_batch_size": target.eval_batch_size,
-        })
-        configs = select_configs(target, args.activation, args.sparsity, args.vprime, args.qstar)
-        runs = build_runs(configs, target.seeds if args.seeds is None else args.seeds, args.scale_control)
-        max_ensemble = target.max_ensemble if args.max_ensemble is None else args.max_ensemble
-        check_run_options(args, out, max_ensemble)
-        data = load_dataset(args.dataset or target.dataset, args.data_dir, args.split_seed, args.train_size)
-    except (ValueError, DataNotFoundError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+        options = parse(Command, argv, prog="python -m train.reproduce", description=__doc__.split("\n\n")[0])
+        target, run = TARGETS[options.target], options.run
+        out = run.out or Path(f"data/train/{target.name}.zarr")
+        device = torch_device(run.device)
+        configs = select_configs(target, options.activation, options.sparsity, options.vprime, options.q_star)
+        runs = build_runs(configs, target.seeds if options.samples is None else options.samples, options.scale_control)
+        check_out(out, run.overwrite)
+        data = load_dataset(run.dataset or target.dataset, run.data_dir, run.split_seed, run.train_size)
+    except (UsageError, ValueError, DataNotFoundError) as exc:
+        return fail(exc)
     print(target.description, file=sys.stderr)
-    ds = train_ensembles(runs, data, config, args, device, out, max_ensemble)
+    ds = train_ensembles(runs, data, options.model, run, device, out, run.max_ensemble or target.max_ensemble)
     if ds is None:
         return 0
     command = "python -m train.reproduce " + shlex.join(sys.argv[1:] if argv is None else argv)

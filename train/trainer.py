@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from theory.cli import UsageError
 from train.data import Splits
 from train.models import ARCHS, LayerStats, build_model
 from train.results import to_dataset
@@ -46,7 +47,34 @@ _CHECKPOINT_FORMAT = 1
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Architecture and optimisation, shared by every member of an ensemble."""
+    """Architecture and optimisation, shared by every member of an ensemble.
+
+    Parameters
+    ----------
+    arch : str
+        dnn (fully connected) or cnn.
+    depth : int
+        Activated layers L.
+    width : int
+        Units (DNN) or channels (CNN) per layer.
+    epochs : int
+        Epochs of SGD.
+    lr : float
+        SGD learning rate.
+    schedule : str
+        Learning-rate schedule: constant or cosine.
+    batch_size : int
+        Mini-batch size.
+    grad_norm_steps : int
+        First SGD steps whose per-layer gradient norms are logged.
+    eval_batch_size : int
+        Examples per batch when evaluating.
+
+    Raises
+    ------
+    theory.cli.UsageError
+        Naming the first bad field.
+    """
 
     arch: str = "dnn"
     depth: int = 100
@@ -60,17 +88,17 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.arch not in ARCHS:
-            raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHS)}")
+            raise UsageError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHS)}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
+            raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
         for name in ("depth", "width", "epochs", "batch_size", "eval_batch_size"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+                raise UsageError(f"{name} must be a positive integer, got {v!r}")
         if not (isinstance(self.grad_norm_steps, int) and self.grad_norm_steps >= 0):
-            raise ValueError(f"grad_norm_steps must be a non-negative integer, got {self.grad_norm_steps!r}")
+            raise UsageError(f"grad_norm_steps must be a non-negative integer, got {self.grad_norm_steps!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+            raise UsageError(f"lr must be positive, got {self.lr!r}")
 
     def lr_at(self, epoch: int) -> float:
         if self.schedule == "constant":

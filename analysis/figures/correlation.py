@@ -19,9 +19,9 @@ minute and a half on two cores at the defaults).
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from analysis.correlation import (
     store_rho0,
 )
 from theory import solve_eoc
+from theory.cli import parse
 from theory.correlation import ZETA_MAX
 from theory.kernel_map import KernelMap
 from theory.maps import VarianceMap
@@ -337,15 +338,31 @@ def correlation_section(ds, theories, out) -> list[tuple]:
     ]
 
 
+@dataclass(frozen=True)
+class CorrelationFigures:
+    """The options of ``python -m analysis.figures.correlation``.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder.
+    simulate : int
+        Networks per (V', N) of the depth scan (0: the map figure without simulation, and
+        the depth figures from --scan if given).
+    depth : int
+        Depth of the scan.
+    scan : Path or None
+        An .npz written by a previous run (instead of simulating).
+    """
+
+    out: Path
+    simulate: int = 0
+    depth: int = 400
+    scan: Path | None = None
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.figures.correlation", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--simulate", type=int, default=0, metavar="NETWORKS",
-                        help="networks per (V', N) of the depth scan (0: the map figure without simulation, and the "
-                             "depth figures from --scan if given)")
-    parser.add_argument("--depth", type=int, default=400, help="depth of the scan (default 400)")
-    parser.add_argument("--scan", type=Path, help="an .npz written by a previous run (instead of simulating)")
-    args = parser.parse_args(argv)
+    args = parse(CorrelationFigures, argv, prog="python -m analysis.figures.correlation", description=__doc__.split("\n")[0])
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
     start = time.perf_counter()

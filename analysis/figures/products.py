@@ -15,7 +15,6 @@ writes both.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from matplotlib.patches import Patch
 
 from theory.expansion import ConfigurationTheory
 from theory import solve_eoc
+from theory.cli import parse
 from theory.products import SOURCES, log_prod_chi1_moments, stable_fraction
 
 #: the sparsities and band of the issue's diagram
@@ -267,13 +267,25 @@ def simulate_points(activation="crelu", sparsities=SPARSITIES, vprimes=(0.3, 0.5
 THEORY_FIGURES = {"stability_diagram": stability_diagram, "variance_shares": variance_shares}
 
 
+@dataclass(frozen=True)
+class ProductFigures:
+    """The options of ``python -m analysis.figures.products``.
+
+    Parameters
+    ----------
+    out : Path
+        Output directory (created if missing).
+    simulate : int
+        Overlay fractions simulated with this many networks per point on the stability
+        diagram (V' in 0.3/0.5/0.7/0.9, N in 100/300/1000, L = 100; 0: none).
+    """
+
+    out: Path
+    simulate: int = 0
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.figures.products", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
-    parser.add_argument("--simulate", type=int, default=0, metavar="NETWORKS",
-                        help="overlay fractions simulated with this many networks per point on the stability diagram "
-                             "(V' in 0.3/0.5/0.7/0.9, N in 100/300/1000, L = 100; default: none)")
-    args = parser.parse_args(argv)
+    args = parse(ProductFigures, argv, prog="python -m analysis.figures.products", description=__doc__.splitlines()[0])
     args.out.mkdir(parents=True, exist_ok=True)
     points = simulate_points(samples=args.simulate) if args.simulate else []
     for name, make in THEORY_FIGURES.items():

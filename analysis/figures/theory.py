@@ -26,8 +26,8 @@ state, the Agg canvas on save). Command line::
 
 from __future__ import annotations
 
-import argparse
 import math
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from theory import solve_eoc
+from theory.cli import parse
 
 #: grid of the heat maps (points along ``q*`` and along ``m``)
 HEATMAP_N = 300
@@ -514,13 +515,25 @@ def write_theory_figures(out_dir, dpi: int = DPI) -> list[Path]:
     return paths
 
 
+@dataclass(frozen=True)
+class TheoryFigures:
+    """The options of ``python -m analysis.figures.theory``.
+
+    Parameters
+    ----------
+    out : Path
+        Output directory (created if missing).
+    dpi : int
+        Resolution.
+    """
+
+    out: Path
+    dpi: int = DPI
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m analysis.figures.theory", description="Write the exact-theory figures of both papers as PNG."
-    )
-    parser.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
-    parser.add_argument("--dpi", type=int, default=DPI, help=f"resolution (default {DPI})")
-    args = parser.parse_args(argv)
+    args = parse(TheoryFigures, None if argv is None else list(argv), prog="python -m analysis.figures.theory",
+                 description="Write the exact-theory figures of both papers as PNG.")
     for path in write_theory_figures(args.out, dpi=args.dpi):
         print(path)
     return 0

@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
-import argparse
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 import numpy as np
@@ -23,7 +24,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 from scipy import stats
 
+import tyro
+
 from theory import solve_eoc
+from theory.cli import parse
 from theory.products import back_norm2_moments, products_record
 
 DPI = 110
@@ -161,14 +165,31 @@ def learning_curves(ds: xr.Dataset) -> Figure:
     return fig
 
 
+@dataclass(frozen=True)
+class TrainingFigures:
+    """The options of ``python -m analysis.figures.training``.
+
+    Parameters
+    ----------
+    store : tuple of Path
+        Results stores of python -m train; several (other seeds of the same settings) are
+        joined along run (train.results.concat_runs).
+    out : Path
+        Directory of the PNGs.
+    run : int
+        Run shown step by step in the gradient-norm figure.
+    which : str
+        The figures: gradients, curves or both.
+    """
+
+    store: tyro.conf.Positional[tuple[Path, ...]]
+    out: Path = Path(".")
+    run: int = 0
+    which: Literal["gradients", "curves", "both"] = "both"
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.figures.training", description=__doc__.splitlines()[0])
-    p.add_argument("store", type=Path, nargs="+", help="results stores of python -m train; several (other seeds of the "
-                   "same settings) are joined along run (train.results.concat_runs)")
-    p.add_argument("--out", type=Path, default=Path("."), help="directory of the PNGs (default .)")
-    p.add_argument("--run", type=int, default=0, help="run shown step by step in the gradient-norm figure (default 0)")
-    p.add_argument("--which", choices=("gradients", "curves", "both"), default="both")
-    args = p.parse_args(argv)
+    args = parse(TrainingFigures, argv, prog="python -m analysis.figures.training", description=__doc__.splitlines()[0])
     parts = [xr.open_zarr(path).load() for path in args.store]
     if len(parts) > 1:
         from train.results import concat_runs  # the one definition of joining stores (needs torch)
