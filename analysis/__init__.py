@@ -11,38 +11,24 @@ matplotlib):
   sample moments (:mod:`analysis.features`);
 - :func:`agreement`, :func:`upper_bound`, :func:`combine`, :class:`Verdict`: the verdict
   rules (:mod:`analysis.verdicts`);
-- :func:`plan`: the widths and network counts that resolve each claim (:mod:`analysis.plan`);
+- :mod:`analysis.plan`: the widths and network counts that resolve each claim (its
+  function ``plan`` is not a name of the package, whose submodule has the same name);
 - :func:`build`: the report of a store (:mod:`analysis.report`).
 
 Command lines: ``python -m analysis.report``, ``python -m analysis.plan``.
 """
 
-import importlib
+import lazy_loader
 
-#: public name -> the module that defines it
-_HOMES = {
-    "open_sweep": "analysis.sweep",
-    "evaluate": "analysis.claims",
-    "measure": "analysis.claims",
-    "get_claim": "analysis.claims",
-    "Claim": "analysis.claims",
-    "Record": "analysis.claims",
-    "moments": "analysis.estimators",
-    "FeatureMoments": "analysis.features",
-    "NetworkBatch": "analysis.features",
-    "delta_method": "analysis.features",
-    "agreement": "analysis.verdicts",
-    "upper_bound": "analysis.verdicts",
-    "combine": "analysis.verdicts",
-    "Verdict": "analysis.verdicts",
-    "plan": "analysis.plan",
-    "build": "analysis.report",
-}
-
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name):
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+#: submodule -> the public names it defines, imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "sweep": ["open_sweep"],
+        "claims": ["Claim", "Record", "evaluate", "get_claim", "measure"],
+        "estimators": ["moments"],
+        "features": ["FeatureMoments", "NetworkBatch", "delta_method"],
+        "verdicts": ["Verdict", "agreement", "combine", "upper_bound"],
+        "report": ["build"],
+    },
+)

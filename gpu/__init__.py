@@ -16,30 +16,16 @@ Modules, one job each:
 The public names below are imported on first use (PEP 562), so that ``import gpu.backend``
 (what a CPU run needs to decide that it is one) loads nothing else.
 """
-import importlib
+import lazy_loader
 
-#: public name -> the module that defines it
-_PUBLIC = {
-    "GpuUnavailableError": "gpu.backend",
-    "Decision": "gpu.dispatch",
-    "DeviceModel": "gpu.dispatch",
-    "choose_path": "gpu.dispatch",
-    "SparseGemv": "gpu.gemv",
-    "WEIGHT_DTYPES": "gpu.layout",
-    "PackedWeights": "gpu.layout",
-    "pack_weights": "gpu.layout",
-    "compact_active": "gpu.reference",
-    "sparse_gemv_reference": "gpu.reference",
-}
-
-__all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'gpu' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+#: submodule -> the public names it defines, imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "backend": ["GpuUnavailableError"],
+        "dispatch": ["Decision", "DeviceModel", "choose_path"],
+        "gemv": ["SparseGemv"],
+        "layout": ["PackedWeights", "WEIGHT_DTYPES", "pack_weights"],
+        "reference": ["compact_active", "sparse_gemv_reference"],
+    },
+)

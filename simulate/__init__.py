@@ -12,23 +12,17 @@ The public API, imported on first use (so ``import simulate`` compiles and loads
 Command line: ``python -m simulate.depth_sweep``.
 """
 
-import importlib
+import lazy_loader
 
-#: public name -> the module that defines it
-_HOMES = {
-    "Sweep": "simulate.config",
-    "SweepError": "simulate.config",
-    "run": "simulate.depth_sweep",
-    "SweepStore": "simulate.store",
-    "simulate_chunk": "simulate.cpu",
-    "dense_network": "simulate.dense",
-    "summarise": "simulate.summary",
-}
-
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name):
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'simulate' has no attribute {name!r}")
+#: submodule -> the public names it defines, imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["Sweep", "SweepError"],
+        "depth_sweep": ["run"],
+        "store": ["SweepStore"],
+        "cpu": ["simulate_chunk"],
+        "dense": ["dense_network"],
+        "summary": ["summarise"],
+    },
+)

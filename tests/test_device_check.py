@@ -44,6 +44,10 @@ CARRIED = {
     "tblib": ("3.2.2", []),
     "zict": ("3.0.0", []),
     "tornado": ("6.6.1", []),
+    "tyro": ("1.0.17", ["docstring-parser>=0.16", "eval-type-backport>=0.1.3; python_version < '3.10'",
+                        "typeguard>=4.0.0", "typing-extensions>=4.13.0", "pytest>=7.1.2; extra == 'dev'"]),
+    "docstring_parser": ("0.18.0", ["pytest; extra == 'test'"]),
+    "typeguard": ("4.6.1", ["typing_extensions>=4.14.0"]),
 }
 
 

@@ -20,6 +20,7 @@ def _public():
         module = importlib.import_module(package)
         for name in module.__all__:
             obj = getattr(module, name)
+            assert not inspect.ismodule(obj), f"{package}.{name} is shadowed by the submodule of the same name"
             if (inspect.isclass(obj) or inspect.isfunction(obj)) and not (inspect.isclass(obj) and issubclass(obj, Exception)):
                 yield pytest.param(obj, id=f"{package}.{name}")
 
