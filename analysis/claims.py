@@ -153,6 +153,22 @@ class Record:
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
+        """The row of ``claims.json``: the fields, with ``extra`` merged in and non-finite
+        floats as None (JSON null).
+
+        Returns
+        -------
+        dict
+            Every field but ``extra`` by name, then the entries of ``extra``.
+
+        Examples
+        --------
+        >>> rec = Record("nlo_bound", "|q~{1}| <= bound (Theorem 2.1)", {"activation": "crelu"}, None, 0.3,
+        ...              float("inf"), 0.01, "weighted mean", "fails", "diverged", extra={"label": "$q_1$"})
+        >>> row = rec.as_dict()
+        >>> row["measurement"], row["prediction"], row["label"], "extra" in row
+        (None, 0.3, '$q_1$', False)
+        """
         record = asdict(self)
         record.update(record.pop("extra"))
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
@@ -287,6 +303,30 @@ class Claim:
 
     @classmethod
     def instances(cls, theory: ConfigurationTheory) -> list["Claim"]:
+        """The claim's instances for one configuration: one per judged layer
+        (``layers = "judged"``), one at the first stationary layer (``"stationary"``), or one
+        at the last layer (``"last"``).
+
+        Parameters
+        ----------
+        theory : theory.expansion.ConfigurationTheory
+            The configuration's finite-width theory at the store's depth.
+
+        Returns
+        -------
+        list of Claim
+            The instances, in increasing layer.
+
+        Examples
+        --------
+        >>> from simulate import Sweep
+        >>> config = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=100).configs()[0]
+        >>> theory = ConfigurationTheory.from_solution(config.solution, 100)
+        >>> [claim.row_label for claim in get_claim("q1_recursion").instances(theory)]
+        ['q1_recursion (l = 10)', 'q1_recursion (l = 100)']
+        >>> [claim.layer for claim in get_claim("stable_fraction").instances(theory)]
+        [100]
+        """
         if cls.layers == "judged":
             return [cls(layer) for layer in theory.judged_layers]
         if cls.layers == "stationary":
@@ -295,7 +335,26 @@ class Claim:
 
     @classmethod
     def present(cls, ds: xr.Dataset) -> bool:
-        """The store records what the claim needs."""
+        """The store records what the claim needs.
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            The store (any mapping of its recorded observables).
+
+        Returns
+        -------
+        bool
+            Every name in ``needs`` is a variable of ``ds``.
+
+        Examples
+        --------
+        A store without ``chi1`` judges the claims on ``q_cond`` alone:
+
+        >>> ds = xr.Dataset({"q_cond": (("sample", "layer"), np.ones((8, 4)))})
+        >>> get_claim("q1_recursion").present(ds), get_claim("stable_fraction").present(ds)
+        (True, False)
+        """
         return all(name in ds for name in cls.needs)
 
     @property
@@ -308,6 +367,40 @@ class Claim:
         return (self.name, self.layer)
 
     def evaluate(self, ctx: Context) -> Record:
+        """The claim judged on one scale class of a store (each subclass implements it).
+
+        Parameters
+        ----------
+        ctx : Context
+            The scale class, its theory and the feature moments of the claim (filled by
+            :func:`collect`).
+
+        Returns
+        -------
+        Record
+            The verdict with its prediction, measurement, uncertainty and reason.
+
+        Raises
+        ------
+        NotImplementedError
+            On :class:`Claim` itself.
+
+        Examples
+        --------
+        At width 20 the recursion for ``q~{1}`` is outside its regime (which the record names):
+
+        >>> import tempfile
+        >>> from analysis.sweep import open_sweep, theories_of
+        >>> from simulate import Sweep, run
+        >>> ds = open_sweep(run(Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8),
+        ...                     tempfile.mkdtemp() + "/s.zarr", progress=False))
+        >>> ctx = contexts(ds, theories_of(ds))[0]
+        >>> claim = get_claim("q1_recursion").instances(ctx.theory)[-1]
+        >>> collect(ctx, [claim])
+        >>> rec = claim.evaluate(ctx)
+        >>> rec.claim, rec.layer, rec.verdict, rec.regime_width
+        ('q1_recursion', 4, 'outside regime', 203)
+        """
         raise NotImplementedError
 
 

@@ -65,7 +65,25 @@ class FeatureMoments:
 
     @classmethod
     def of(cls, rows: np.ndarray) -> "FeatureMoments":
-        """The moments of ``rows`` (shape ``(networks, F)``)."""
+        """The moments of ``rows`` (shape ``(networks, F)``).
+
+        Parameters
+        ----------
+        rows : numpy.ndarray
+            The features, one row per network, shape ``(networks, F)``.
+
+        Returns
+        -------
+        FeatureMoments
+            Their count, mean vector and co-moment matrix (overflow to inf is kept, not
+            warned about).
+
+        Examples
+        --------
+        >>> fm = FeatureMoments.of(np.array([[1.0, 2.0], [3.0, 6.0]]))
+        >>> fm.count, fm.mean.tolist(), fm.comoment.tolist()
+        (2, [2.0, 4.0], [[2.0, 4.0], [4.0, 8.0]])
+        """
         rows = np.asarray(rows, float)
         with np.errstate(over="ignore", invalid="ignore"):  # huge networks overflow to inf, honestly
             mean = rows.mean(axis=0) if len(rows) else np.zeros(rows.shape[1])
@@ -73,7 +91,29 @@ class FeatureMoments:
             return cls(len(rows), mean, dev.T @ dev)
 
     def merge(self, other: "FeatureMoments") -> "FeatureMoments":
-        """Exact merge (Chan, Golub & LeVeque 1979, the pairwise update of the co-moments)."""
+        """Exact merge (Chan, Golub & LeVeque 1979, the pairwise update of the co-moments).
+
+        Parameters
+        ----------
+        other : FeatureMoments
+            The moments of other networks, of the same ``F`` features.
+
+        Returns
+        -------
+        FeatureMoments
+            The moments of both sets of networks together (either one when the other is
+            empty).
+
+        Examples
+        --------
+        >>> a = FeatureMoments.of(np.array([[1.0], [2.0]]))
+        >>> b = FeatureMoments.of(np.array([[3.0], [4.0]]))
+        >>> both = a.merge(b)
+        >>> both.count, both.mean.tolist(), both.comoment.tolist()
+        (4, [2.5], [[5.0]])
+        >>> a.merge(FeatureMoments(0, np.zeros(0), np.zeros((0, 0)))) is a
+        True
+        """
         n = self.count + other.count
         if not self.count or not other.count:
             return self if other.count == 0 else other

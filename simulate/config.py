@@ -127,14 +127,72 @@ class Sweep(Grid):
         return self.samples if self.keep is None else min(self.keep, self.samples)
 
     def to_json(self) -> str:
+        """The sweep as JSON text (every field, keys sorted): what a store keeps in its
+        ``sweep`` attribute.
+
+        Returns
+        -------
+        str
+            The JSON object of the sweep's fields; :meth:`from_json` reads it back.
+
+        Examples
+        --------
+        >>> import json
+        >>> s = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+        >>> record = json.loads(s.to_json())
+        >>> record["width"], record["depth"], record["chunk"]
+        ([20], 4, 500)
+        >>> Sweep.from_json(s.to_json()) == s
+        True
+        """
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Sweep":
+        """The sweep that :meth:`to_json` wrote, checked and solved again.
+
+        Parameters
+        ----------
+        text : str
+            A JSON object of a sweep's fields (:meth:`to_json`; a store's ``sweep`` attribute).
+
+        Returns
+        -------
+        Sweep
+            The sweep, equal to the one that wrote ``text``.
+
+        Raises
+        ------
+        theory.grid.GridError
+            Naming the first bad field, as the constructor does.
+
+        Examples
+        --------
+        >>> s = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+        >>> Sweep.from_json(s.to_json()) == s
+        True
+        >>> Sweep.from_json('{"q_star": [1.0], "vprime": [0.7], "width": [50], "depth": 10}').width
+        (50,)
+        """
         return cls(**json.loads(text))
 
     def identity(self) -> dict:
-        """The fields that determine the store's contents (``chunk`` does not)."""
+        """The fields that determine the store's contents (``chunk`` does not).
+
+        Returns
+        -------
+        dict
+            Every field of the sweep but ``chunk``, by name.
+
+        Examples
+        --------
+        >>> import dataclasses
+        >>> s = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+        >>> "chunk" in s.identity(), s.identity()["width"], s.identity()["samples"]
+        (False, (20,), 8)
+        >>> dataclasses.replace(s, chunk=4).identity() == s.identity()
+        True
+        """
         record = dataclasses.asdict(self)
         record.pop("chunk")
         return record
@@ -143,10 +201,16 @@ class Sweep(Grid):
         """The ``python -m simulate.depth_sweep`` options that give this sweep (every field
         that differs from the default, and the configuration axes always).
 
+        Returns
+        -------
+        list of str
+            The command-line options, option names and values alternating.
+
         Examples
         --------
         >>> Sweep(q_star=(1.0,), vprime=(0.7,), width=(300,), samples=500).to_argv()
-        ['--activation', 'crelu', '--sparsity', '0.85', '--qstar', '1', '--vprime', '0.7', '--width', '300', '--depth', '100', '--samples', '500']
+        ['--activation', 'crelu', '--sparsity', '0.85', '--qstar', '1', '--vprime', '0.7',
+         '--width', '300', '--depth', '100', '--samples', '500']
         """
         default = Sweep()
         always = ("activation", "sparsity", "q_star", "vprime", "m", "width", "depth", "samples")
@@ -156,7 +220,27 @@ class Sweep(Grid):
 
     def default_out(self) -> str:
         """A store path named by the simulation: the same sweep gives the same path, two
-        different sweeps never do (a digest of :meth:`identity`)."""
+        different sweeps never do (a digest of :meth:`identity`).
+
+        Returns
+        -------
+        str
+            ``data/sweeps/<activations>_N<widths>_<digest>.zarr``, relative to the working
+            directory.
+
+        Examples
+        --------
+        Sweeps that differ only in ``chunk`` write the same store, any other change a new one:
+
+        >>> import dataclasses
+        >>> s = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+        >>> s.default_out()
+        'data/sweeps/crelu_N20_....zarr'
+        >>> dataclasses.replace(s, chunk=4).default_out() == s.default_out()
+        True
+        >>> dataclasses.replace(s, seed=1).default_out() == s.default_out()
+        False
+        """
         digest = hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
         head = "_".join(self.activation) + "_N" + "-".join(map(str, self.width))
         return f"data/sweeps/{head}_{digest}.zarr"

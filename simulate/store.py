@@ -268,7 +268,34 @@ class SweepStore:
 
     @classmethod
     def create(cls, path: Path, sweep: Sweep, configs: list[NetworkConfig], backend: str) -> "SweepStore":
-        """Write a new store's metadata (:func:`create`) and open it."""
+        """Write a new store's metadata (:func:`create`) and open it.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            Where the store goes (it must not exist yet).
+        sweep : simulate.config.Sweep
+            The sweep the store holds.
+        configs : list of theory.grid.NetworkConfig
+            The sweep's solved configurations (``sweep.configs()``).
+        backend : str
+            The backend that will write it, ``"cpu"`` or ``"gpu"`` (recorded, with its
+            generator, so that :meth:`check_resume` can hold a resume to it).
+
+        Returns
+        -------
+        SweepStore
+            The new store, every chunk still to be written (:meth:`pending`).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from simulate import Sweep
+        >>> sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8, chunk=4)
+        >>> store = SweepStore.create(Path(tempfile.mkdtemp()) / "s.zarr", sweep, sweep.configs(), "cpu")
+        >>> store.complete, store.pending().tolist(), store.sweep == sweep
+        (False, [[0, 0, 0], [0, 0, 1]], True)
+        """
         create(path, sweep, configs, backend)
         return cls(path, configs)
 
@@ -287,11 +314,59 @@ class SweepStore:
         return {ci: ConfigurationTheory.from_solution(c.solution, self.sweep.depth) for ci, c in enumerate(self.configs)}
 
     def check_resume(self, sweep: Sweep, backend: str) -> None:
-        """Refuse to complete the store with another sweep or backend (:func:`open_for_resume`)."""
+        """Refuse to complete the store with another sweep or backend (:func:`open_for_resume`).
+
+        Parameters
+        ----------
+        sweep : simulate.config.Sweep
+            The sweep that would complete the store.
+        backend : str
+            The backend that would complete it, ``"cpu"`` or ``"gpu"``.
+
+        Returns
+        -------
+        None
+            When the store was made by the same sweep (same options, same chunking) on the
+            same backend.
+
+        Raises
+        ------
+        SweepError
+            Naming the difference; nothing is written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from simulate import Sweep, run
+        >>> sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+        >>> store = SweepStore(run(sweep, tempfile.mkdtemp() + "/s.zarr", progress=False))
+        >>> store.check_resume(sweep, "cpu")
+        >>> store.check_resume(sweep, "gpu")
+        Traceback (most recent call last):
+        ...
+        simulate.config.SweepError: --resume: ... was written by the cpu backend, not gpu; resume it with
+        --backend cpu or write a new store
+        """
         open_for_resume(self.path, sweep, backend)
 
     def pending(self) -> np.ndarray:
-        """Indices ``(config, width, chunk)`` of the chunks not yet written."""
+        """Indices ``(config, width, chunk)`` of the chunks not yet written.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(chunks, 3)``, one row ``(config, width, chunk)`` per chunk not flagged
+            in ``completed``; empty once the store is complete.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from simulate import Sweep, run
+        >>> sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+        >>> store = SweepStore(run(sweep, tempfile.mkdtemp() + "/s.zarr", progress=False))
+        >>> store.pending().shape, store.complete
+        ((0, 3), True)
+        """
         return pending(self.path)
 
     @property
@@ -299,10 +374,43 @@ class SweepStore:
         return len(self.pending()) == 0
 
     def dataset(self) -> xr.Dataset:
-        """The store as a lazy dataset (``xarray.open_zarr``)."""
+        """The store as a lazy dataset (``xarray.open_zarr``).
+
+        Returns
+        -------
+        xarray.Dataset
+            Dask-backed, on ``(config, width, sample, layer)`` (module docstring).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from simulate import Sweep, run
+        >>> sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+        >>> store = SweepStore(run(sweep, tempfile.mkdtemp() + "/s.zarr", progress=False))
+        >>> ds = store.dataset()
+        >>> ds.sizes["config"], ds.sizes["width"], ds.sizes["sample"], ds.sizes["layer"]
+        (1, 1, 8, 4)
+        >>> ds.q_cond.dims, bool(ds.completed.all())
+        (('config', 'width', 'sample', 'layer'), True)
+        """
         return xr.open_zarr(self.path)
 
     def report_dir(self) -> Path:
         """Where its report goes by default: beside it, named after it
-        (``data/depth_sweep.zarr`` -> ``data/depth_sweep_report``)."""
+        (``data/depth_sweep.zarr`` -> ``data/depth_sweep_report``).
+
+        Returns
+        -------
+        pathlib.Path
+            The report folder, in the store's folder (not created here).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from simulate import Sweep, run
+        >>> sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(20,), depth=4, samples=8)
+        >>> store = SweepStore(run(sweep, tempfile.mkdtemp() + "/s.zarr", progress=False))
+        >>> store.report_dir().name, store.report_dir().parent == store.path.parent
+        ('s_report', True)
+        """
         return self.path.with_name(self.path.name.removesuffix(".zarr") + "_report")

@@ -47,9 +47,28 @@ def test_plan_command_line(capsys):
     claim; the widths it proposes are in each claim's regime; bad input is one line."""
     from analysis.plan import main as plan_main
 
-    assert plan_main(["--vprime", "0.9", "--budget", "60", "--depth", "40", "--pilot", "100"]) == 0
-    out = capsys.readouterr().out
-    assert "r_recursion" in out and "python -m simulate.depth_sweep" in out and "--width 1800" in out
+    import shlex
+
+    from analysis.plan import planned
+    from simulate.depth_sweep import command
+    from theory import solve_eoc
+    from theory.expansion import ConfigurationTheory
+
+    assert plan_main(["--qstar", "1", "--vprime", "0.9", "--budget", "60", "--depth", "40", "--pilot", "100"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [(lines[i].split(), lines[i + 1].strip()) for i in range(len(lines) - 1)
+            if lines[i + 1].strip().startswith("python -m simulate.depth_sweep")]
+    theory = ConfigurationTheory.from_solution(solve_eoc("crelu", 0.85, 1.0, vprime=0.9), 40)
+    claims = {claim.row_label.replace(" ", ""): claim for claim in planned(theory)}
+    assert rows and len(rows) == len(claims)
+    for fields, cmd in rows:
+        mark = {"fits": 1, "budget": 2}.get(fields[-1], 0)  # "fits" or "over budget" after the numbers
+        width, label = int(fields[-5 - mark]), "".join(fields[: -5 - mark])
+        # the proposed width is in the claim's regime (the theory's own test of it), and the
+        # command is one the depth sweep's parser reads back to that width and depth
+        assert claims[label].expansion(theory).in_regime(width), (label, width)
+        sweep = command(shlex.split(cmd)[3:]).sweep
+        assert sweep.width == (width,) and sweep.depth == 40 and sweep.q_star == (1.0,)
     assert plan_main(["--vprime", "1.5"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1

@@ -1,5 +1,5 @@
-"""The public API of ``theory``, ``simulate`` and ``analysis`` (each package's ``__all__``)
-is documented in numpydoc: a Parameters section naming exactly the signature's parameters (for a class, its
+"""The public API of ``theory``, ``simulate`` and ``analysis`` (each package's ``__all__``,
+and the public methods its classes define) is documented in numpydoc: a Parameters section naming exactly the signature's parameters (for a class, its
 Parameters and Attributes together name its constructor's),
 a Returns (or Yields) section for functions, and Examples that run (the examples
 themselves are run by ``test_docstrings``). Constants and exceptions are exempt."""
@@ -23,6 +23,11 @@ def _public():
             assert not inspect.ismodule(obj), f"{package}.{name} is shadowed by the submodule of the same name"
             if (inspect.isclass(obj) or inspect.isfunction(obj)) and not (inspect.isclass(obj) and issubclass(obj, Exception)):
                 yield pytest.param(obj, id=f"{package}.{name}")
+            if inspect.isclass(obj) and not issubclass(obj, Exception):
+                for attr, value in vars(obj).items():  # the methods the class itself defines
+                    method = value.__func__ if isinstance(value, (classmethod, staticmethod)) else value
+                    if not attr.startswith("_") and inspect.isfunction(method):
+                        yield pytest.param(method, id=f"{package}.{name}.{attr}")
 
 
 def _documented(names: list[str]) -> set[str]:

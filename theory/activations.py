@@ -143,11 +143,47 @@ class Activation:
         raise NotImplementedError
 
     def phi(self, x):
-        """The activation, elementwise."""
+        """The activation, elementwise.
+
+        Parameters
+        ----------
+        x : float or array_like
+            The pre-activations (broadcast with the family's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``phi(x)``, elementwise.
+
+        Examples
+        --------
+        >>> from theory import get_activation
+        >>> act = get_activation("crelu", tau=0.5, m=1.0)     # min(max(x - 0.5, 0), 1)
+        >>> act.phi([-1.0, 0.5, 1.0, 2.0]).tolist()
+        [0.0, 0.0, 0.5, 1.0]
+        """
         return self._phi(np.asarray(x, float), **self.params)
 
     def dphi(self, x):
-        """Its derivative almost everywhere (the value at a kink is a convention: measure zero)."""
+        """Its derivative almost everywhere (the value at a kink is a convention: measure zero).
+
+        Parameters
+        ----------
+        x : float or array_like
+            The pre-activations (broadcast with the family's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``phi'(x)``, elementwise.
+
+        Examples
+        --------
+        >>> from theory import get_activation
+        >>> act = get_activation("crelu", tau=0.5, m=1.0)     # slope 1 on (0.5, 1.5), else 0
+        >>> act.dphi([0.0, 1.0, 2.0]).tolist()
+        [0.0, 1.0, 0.0]
+        """
         return self._dphi(np.asarray(x, float), **self.params)
 
     @property
@@ -162,6 +198,39 @@ class Activation:
 
         ``method="auto"`` uses the family's closed form where it has one and the
         generic quadrature otherwise; ``method="quadrature"`` forces the latter.
+
+        Parameters
+        ----------
+        kind : str
+            The function ``g`` averaged: ``"phi2"`` (``phi^2``), ``"phi4"`` (``phi^4``),
+            ``"dphi2"`` (``phi'^2``), ``"dphi4"`` (``phi'^4``) or ``"dphi2phi2"``
+            (``phi'^2 phi^2``).
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the family's parameters).
+        dq : int, optional
+            The order ``0, 1`` or ``2`` of the derivative in ``q``; default 0.
+        method : str, optional
+            ``"auto"`` (default) or ``"quadrature"``, as above.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``d^dq/dq^dq <g>_q``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind`` or ``method``, ``dq`` not in ``0, 1, 2``, or ``q <= 0``.
+
+        Examples
+        --------
+        >>> from theory import get_activation
+        >>> relu = get_activation("relu")     # <phi^2>_q = q/2, <phi^4>_q = 3 q^2/2, <phi'^2>_q = 1/2
+        >>> [float(relu.expect(k, 2.0, dq=d)) for k, d in [("phi2", 0), ("phi2", 1), ("phi4", 0), ("dphi2", 0)]]
+        [1.0, 0.5, 6.0, 0.5]
+        >>> act = get_activation("crelu", tau=0.5, m=1.0)     # the closed form agrees with quadrature
+        >>> round(float(act.expect("phi2", 1.0)), 12), round(float(act.expect("phi2", 1.0, method="quadrature")), 12)
+        (0.128178661875, 0.128178661875)
         """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -183,8 +252,32 @@ class Activation:
 
     def contraction(self, q):
         """``<phi'^2>_q - d<phi^2>_q/dq``, so that at the EoC ``1 - V'(q*) = sigma_w^2`` times
-        this. Families with a closed form give it without the cancellation of the
-        difference (which loses every digit as ``V' -> 1``)."""
+        this.
+
+        Families with a closed form give it without the cancellation of the
+        difference (which loses every digit as ``V' -> 1``).
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the family's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``<phi'^2>_q - d<phi^2>_q/dq``.
+
+        Examples
+        --------
+        >>> from theory import get_activation
+        >>> act = get_activation("crelu", tau=0.5, m=1.0)     # c phi(b), arXiv eq. 40 ...
+        >>> round(float(act.contraction(1.0)), 12)
+        0.129517595666
+        >>> round(float(act.expect("dphi2", 1.0) - act.expect("phi2", 1.0, dq=1)), 12)   # ... = the difference
+        0.129517595666
+        >>> get_activation("relu_tau", tau=0.7).contraction([0.5, 1.0]).tolist()   # V' = chi_1: none
+        [0.0, 0.0]
+        """
         q = np.asarray(q, float)
         closed = self._contraction_closed(q, **self.params)
         if closed is not None:
@@ -215,7 +308,28 @@ class Activation:
         return avg / (2.0 * q) ** dq
 
     def sparsity(self, q, method: str = "auto"):
-        """``s = P(phi(sqrt(q) z) = 0)``, the expected fraction of zero activations."""
+        """``s = P(phi(sqrt(q) z) = 0)``, the expected fraction of zero activations.
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the family's parameters).
+        method : str, optional
+            ``"auto"`` (default): the family's closed form where it has one, quadrature
+            otherwise; any other value forces the quadrature.
+
+        Returns
+        -------
+        numpy.ndarray
+            The sparsity ``s``.
+
+        Examples
+        --------
+        >>> from theory import get_activation
+        >>> st = get_activation("st", tau=1.0)     # zero on |x| <= tau: s = P(|z| < 1) = erf(1/sqrt(2))
+        >>> round(float(st.sparsity(1.0)), 6), round(float(st.sparsity(1.0, method="quadrature")), 6)
+        (0.682689, 0.682689)
+        """
         q = np.asarray(q, float)
         if method == "auto":
             closed = self._sparsity_closed(q, **self.params)
@@ -235,7 +349,43 @@ class Activation:
 
     @classmethod
     def tau_for_sparsity(cls, s, q, **params):
-        """The threshold ``tau`` giving sparsity ``s`` at variance ``q`` (other params fixed)."""
+        """The threshold ``tau`` giving sparsity ``s`` at variance ``q`` (other params fixed).
+
+        A family's closed form where it has one (``sqrt(q) Phi^-1(s)`` for ReLU_tau and
+        CReLU, ``sqrt(2 q) erfinv(s)`` for ST and CST), a bracketed root in ``tau`` otherwise.
+
+        Parameters
+        ----------
+        s : float or array_like
+            The sparsity, in ``(0, 1)``.
+        q : float or array_like
+            The variance ``q > 0``; broadcasts with ``s``.
+        **params : float or array_like
+            The family's other parameters, held fixed (``m`` for a family with
+            ``tau_needs_clip``, ``eps`` for the HardShrink family).
+
+        Returns
+        -------
+        numpy.ndarray
+            The threshold ``tau``.
+
+        Raises
+        ------
+        ValueError
+            When no threshold reaches the sparsity ``s``.
+
+        Examples
+        --------
+        >>> from theory import get_activation, get_family
+        >>> float(get_family("relu_tau").tau_for_sparsity(0.5, 2.0))    # half the units: tau = 0
+        0.0
+        >>> tau = get_family("st").tau_for_sparsity(0.8, 1.0)          # closed form, round trip
+        >>> round(float(get_activation("st", tau=tau).sparsity(1.0)), 12)
+        0.8
+        >>> tau = get_family("sawtooth").tau_for_sparsity(0.8, 1.0, m=2.0)   # numerical root
+        >>> round(float(tau), 6), round(float(get_activation("sawtooth", tau=tau, m=2.0).sparsity(1.0)), 12)
+        (2.841619, 0.8)
+        """
         s, q = np.broadcast_arrays(np.asarray(s, float), np.asarray(q, float))
         closed = cls._tau_closed(s, q, **params)
         if closed is not None:
@@ -260,7 +410,36 @@ class Activation:
 
     @classmethod
     def clip_range(cls, s, q, tau=None, **params):
-        """Search range ``(lo, hi)`` of the clipping parameter at sparsity ``s``, variance ``q``."""
+        """Search range ``(lo, hi)`` of the clipping parameter at sparsity ``s``, variance ``q``.
+
+        The EoC solver (:func:`theory.solve_eoc`) brackets its root in the clipping
+        parameter here; the base range is ``(1e-4 sqrt(q), 60 sqrt(q))``.
+
+        Parameters
+        ----------
+        s : float or array_like
+            The sparsity, in ``(0, 1)``.
+        q : float or array_like
+            The variance ``q > 0``.
+        tau : float or array_like, optional
+            The threshold; not used by the base range (accepted so that every family's
+            range takes the same arguments).
+        **params : float or array_like
+            The family's other fixed parameters (``eps`` for ClippedHardShrink); not used
+            by the base range.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(lo, hi)``, broadcast with ``q`` (and ``s`` where the family's range uses it).
+
+        Examples
+        --------
+        >>> from theory import get_family
+        >>> lo, hi = get_family("crelu").clip_range(0.85, 4.0)    # sqrt(q) = 2
+        >>> float(lo), float(hi)
+        (0.0002, 120.0)
+        """
         rq = np.sqrt(q)
         return 1e-4 * rq, 60.0 * rq
 

@@ -143,8 +143,9 @@ def option_names(schema: type) -> dict[str, str]:
     names = {}
     for field in dataclasses.fields(schema):
         hint = hints[field.name]
-        if dataclasses.is_dataclass(typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint):
-            names.update(option_names(typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint))
+        bare = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+        if dataclasses.is_dataclass(bare):  # nested options (tyro.conf.OmitArgPrefixes): flattened
+            names.update(option_names(bare))
             continue
         given = [m.name for m in getattr(hint, "__metadata__", ()) if getattr(m, "name", None)]
         names[field.name] = given[0] if given else field.name.replace("_", "-")

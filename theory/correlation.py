@@ -186,20 +186,96 @@ class CorrelationExpansion:
         return 1.0 - self.gap
 
     def mean(self, width) -> np.ndarray:
-        """``E rho`` at width ``N`` to ``O(1/N)``."""
+        """``E rho`` at width ``N`` to ``O(1/N)``.
+
+        Parameters
+        ----------
+        width : float or array_like
+            The width ``N`` of the network.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``E rho = rho_inf + shift/N`` per layer, ``(L,)``.
+
+        Examples
+        --------
+        >>> from theory import correlation_expansion, solve_eoc
+        >>> exp = correlation_expansion(solve_eoc("crelu", 0.85, 1.0, vprime=0.7), 0.5, 5)
+        >>> exp.mean(1000).round(6).tolist()      # layer 1 is exactly rho0
+        [0.5, 0.744401, 0.838114, 0.885952, 0.914293]
+        >>> bool(np.array_equal(exp.mean(np.inf), exp.rho_inf))   # infinite width
+        True
+        """
         return self.rho_inf + self.shift / width
 
     def sd(self, width) -> np.ndarray:
-        """``sd rho`` at width ``N`` to leading order, ``sqrt(nvar/N)``."""
+        """``sd rho`` at width ``N`` to leading order, ``sqrt(nvar/N)``.
+
+        Parameters
+        ----------
+        width : float or array_like
+            The width ``N`` of the network.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``sd rho`` per layer, ``(L,)`` (0 at layer 1).
+
+        Examples
+        --------
+        >>> from theory import correlation_expansion, solve_eoc
+        >>> exp = correlation_expansion(solve_eoc("crelu", 0.85, 1.0, vprime=0.7), 0.5, 5)
+        >>> exp.sd(1000).round(6).tolist()
+        [0.0, 0.020034, 0.02038, 0.01891, 0.017226]
+        >>> bool(np.allclose(exp.sd(4000), exp.sd(1000) / 2))   # ~ N^(-1/2)
+        True
+        """
         return np.sqrt(np.maximum(self.nvar, 0.0) / width)
 
     def zeta(self, width) -> np.ndarray:
         """The regime parameter ``sd_N(rho) / min(1 - rho_inf, 1 + rho_inf)``; its square
-        estimates the next order relative to the ``O(1/N)`` terms."""
+        estimates the next order relative to the ``O(1/N)`` terms.
+
+        Parameters
+        ----------
+        width : float or array_like
+            The width ``N`` of the network.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``zeta`` per layer, ``(L,)``.
+
+        Examples
+        --------
+        >>> from theory import correlation_expansion, solve_eoc
+        >>> exp = correlation_expansion(solve_eoc("crelu", 0.85, 1.0, vprime=0.7), 0.5, 5)
+        >>> exp.zeta(1000).round(4).tolist()      # grows with depth as rho_inf nears 1
+        [0.0, 0.0782, 0.1254, 0.1651, 0.2003]
+        """
         return self.sd(width) / np.minimum(self.gap, 2.0 - self.gap)
 
     def in_regime(self, width) -> np.ndarray:
-        """``zeta <= ZETA_MAX`` per layer."""
+        """``zeta <= ZETA_MAX`` per layer.
+
+        Parameters
+        ----------
+        width : float or array_like
+            The width ``N`` of the network.
+
+        Returns
+        -------
+        numpy.ndarray
+            Booleans per layer, ``(L,)``.
+
+        Examples
+        --------
+        >>> from theory import correlation_expansion, solve_eoc
+        >>> exp = correlation_expansion(solve_eoc("crelu", 0.85, 1.0, vprime=0.7), 0.5, 5)
+        >>> exp.in_regime(1000).tolist(), exp.in_regime(100).tolist()   # narrower: fewer layers
+        ([True, True, True, True, True], [True, True, False, False, False])
+        """
         return self.zeta(width) <= ZETA_MAX
 
 

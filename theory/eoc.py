@@ -117,7 +117,27 @@ class EoCSolution:
 
     def as_dict(self) -> dict:
         """Plain scalars (or lists) for JSON; non-finite values (``m`` of an unclipped
-        family, ``bound`` outside its hypothesis) become ``None``."""
+        family, ``bound`` outside its hypothesis) become ``None``.
+
+        Returns
+        -------
+        dict
+            ``activation`` (the family's name) and the fields ``sparsity, q_star, tau, m,
+            sigma_w2, sigma_b2, vprime, vsecond, chi1, chi1_prime, phi2, phi4, mu1, mu2,
+            bound`` as floats (nested lists of floats where the solution holds arrays).
+
+        Examples
+        --------
+        >>> import json
+        >>> from theory import solve_eoc
+        >>> d = solve_eoc("crelu", 0.85, 1.0, vprime=0.7).as_dict()
+        >>> d["activation"], round(d["vprime"], 12), round(d["chi1"], 12)   # chi_1 = 1 at the EoC
+        ('crelu', 0.7, 1.0)
+        >>> solve_eoc("crelu", [0.6, 0.9], 1.0, vprime=0.5).as_dict()["sparsity"]   # arrays become lists
+        [0.6, 0.9]
+        >>> json.loads(json.dumps(solve_eoc("relu", 0.5, 1.0).as_dict()))["m"] is None   # m = inf for ReLU
+        True
+        """
 
         def plain(v):
             v = np.asarray(v, float)

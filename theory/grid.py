@@ -183,6 +183,15 @@ class Grid:
         ------
         GridError
             Naming the first configuration without an EoC initialisation.
+
+        Examples
+        --------
+        >>> [round(float(c.solution.chi1), 12) for c in Grid(q_star=(1.0, 3.0), vprime=(0.7,)).configs()]
+        [1.0, 1.0]
+        >>> Grid(vprime=(1.5,)).configs()
+        Traceback (most recent call last):
+        ...
+        theory.grid.GridError: configuration crelu, s=0.85, q*=1: ...
         """
         out = []
         for act in self.activation:

@@ -309,12 +309,52 @@ class KernelMap:
 
     @classmethod
     def from_variance_map(cls, vmap) -> KernelMap:
-        """The kernel map of a :class:`theory.VarianceMap`."""
+        """The kernel map of a :class:`theory.VarianceMap`.
+
+        Parameters
+        ----------
+        vmap : VarianceMap
+            A variance map with scalar ``sigma_w2``, ``sigma_b2`` and activation parameters.
+
+        Returns
+        -------
+        KernelMap
+            The kernel map of the same network ``(phi, sigma_w^2, sigma_b^2)``.
+
+        Examples
+        --------
+        >>> from theory import VarianceMap, get_activation
+        >>> vmap = VarianceMap(get_activation("relu"), 2.0, 0.0)
+        >>> kmap = KernelMap.from_variance_map(vmap)
+        >>> kmap.sigma_w2, kmap.sigma_b2
+        (2.0, 0.0)
+        >>> float(kmap.F([1.5, 0.0, 1.5])[0]) == float(vmap.V(1.5))   # F00 = V(G00)
+        True
+        """
         return cls(vmap.activation, float(vmap.sigma_w2), float(vmap.sigma_b2))
 
     @classmethod
     def from_eoc(cls, sol) -> KernelMap:
-        """The kernel map of an :class:`theory.EoCSolution` (scalar)."""
+        """The kernel map of an :class:`theory.EoCSolution` (scalar).
+
+        Parameters
+        ----------
+        sol : EoCSolution
+            A scalar EoC solution (:func:`theory.solve_eoc`).
+
+        Returns
+        -------
+        KernelMap
+            The kernel map of the solution's network ``(phi, sigma_w^2, sigma_b^2)``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+        >>> kmap = KernelMap.from_eoc(sol)
+        >>> kmap.sigma_w2 == sol.sigma_w2, round(float(kmap.V(sol.q_star)), 12)   # V(q*) = q*
+        (True, 1.0)
+        """
         return cls(sol.activation, float(sol.sigma_w2), float(sol.sigma_b2))
 
     @cached_property
@@ -323,7 +363,30 @@ class KernelMap:
 
     # -- one input --------------------------------------------------------------------
     def V(self, q, dq: int = 0):
-        """``d^dq V / dq^dq`` (one input, :class:`theory.VarianceMap`)."""
+        """``d^dq V / dq^dq`` (one input, :class:`theory.VarianceMap`).
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0``.
+        dq : int, optional
+            The order ``0, 1`` or ``2`` of the derivative; default 0.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``V(q)``, ``V'(q)`` or ``V''(q)``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+        >>> kmap = KernelMap.from_eoc(sol)      # as the VarianceMap: V(q*) = q*, V'(q*), V''(q*)
+        >>> [round(float(kmap.V(1.0, d)), 12) for d in (0, 1, 2)]
+        [1.0, 0.7, 0.02291274995]
+        >>> round(sol.vsecond, 12)
+        0.02291274995
+        """
         out = self.sigma_w2 * self.activation.expect("phi2", q, dq=dq)
         return out + self.sigma_b2 if dq == 0 else out
 
@@ -332,7 +395,28 @@ class KernelMap:
         """``E[phi(u0) phi(u1)]`` by the closed form (module docstring), ``|rho| <= 1``.
 
         Accurate to ``~1e-16`` absolute; near ``rho = 1`` use :meth:`deficit` for
-        ``1 - R``."""
+        ``1 - R``.
+
+        Parameters
+        ----------
+        g : array_like
+            The kernel ``G`` as ``(..., 3)``: ``(G00, G01, G11)``, ``G00, G11 > 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``E[phi(u0) phi(u1)]`` (without ``sigma_w^2``), shape ``(...)``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> # arc-cosine kernel: 1/(2 pi) at rho = 0; <phi^2>_q = q/2 at rho = 1; 0 at rho = -1
+        >>> round(float(kmap.cross([1.0, 0.0, 1.0])) * 2 * math.pi, 12)
+        1.0
+        >>> round(float(kmap.cross([2.0, 2.0, 2.0])), 12), float(kmap.cross([2.0, -2.0, 2.0]))
+        (1.0, 0.0)
+        """
         g00, g01, g11 = _split(g)
         rho = g01 / np.sqrt(g00 * g11)
         return self._cross(np.sqrt(g00), np.sqrt(g11), rho)
@@ -362,7 +446,26 @@ class KernelMap:
         return out
 
     def cross_dphi(self, g):
-        """``E[phi'(u0) phi'(u1)]`` (closed form, ``|rho| < 1``): ``dF01/dG01 / sigma_w^2``."""
+        """``E[phi'(u0) phi'(u1)]`` (closed form, ``|rho| < 1``): ``dF01/dG01 / sigma_w^2``.
+
+        Parameters
+        ----------
+        g : array_like
+            The kernel ``G`` as ``(..., 3)``: ``(G00, G01, G11)``, ``G00, G11 > 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``E[phi'(u0) phi'(u1)]``, shape ``(...)``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> # ReLU: P(X > 0, Y > 0) = 1/4 + arcsin(rho)/(2 pi), 1/3 at rho = 1/2
+        >>> float(kmap.cross_dphi([1.0, 0.0, 1.0])), round(float(kmap.cross_dphi([1.0, 0.5, 1.0])), 12)
+        (0.25, 0.333333333333)
+        """
         g00, g01, g11 = _split(g)
         s0, s1 = np.sqrt(g00), np.sqrt(g11)
         return self._cross_dphi(s0, s1, g01 / (s0 * s1))
@@ -485,6 +588,23 @@ class KernelMap:
         numpy.ndarray
             ``Delta``, to ``~1e-12`` relative accuracy also as ``eps -> 0`` (direct
             quadrature for ``eps <= EPS_SWITCH``, closed forms above).
+
+        Raises
+        ------
+        ValueError
+            For ``eps`` outside ``[0, 2]``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> float(kmap.deficit(1.0, 1.0, 0.0))        # identical inputs
+        0.0
+        >>> # rho = 0: (F00 + F11)/2 - F01 = 1 - 1/pi (arc-cosine kernel)
+        >>> round(float(kmap.deficit(1.0, 1.0, 1.0)), 12), round(1 - 1 / math.pi, 12)
+        (0.681690113816, 0.681690113816)
+        >>> float(kmap.deficit(1.0, 1.0, 1e-8))      # ~ chi_1 q eps, without cancellation
+        9.99...e-09
         """
         g00, g11, eps = np.broadcast_arrays(*(np.asarray(v, float) for v in (g00, g11, eps)))
         if np.any((eps < 0) | (eps > 2)):
@@ -506,19 +626,86 @@ class KernelMap:
         """``F(G) = sigma_w^2 E[phi(u) phi(u)^T] + sigma_b^2`` as ``(..., 3)``: ``(F00, F01, F11)``.
 
         ``F01 = (F00 + F11)/2 - Delta``, so it is exact in ``1 - R`` as well (module
-        docstring); ``1 - rho`` is taken from ``G`` as :func:`gap_of` does."""
+        docstring); ``1 - rho`` is taken from ``G`` as :func:`gap_of` does.
+
+        Parameters
+        ----------
+        g : array_like
+            The kernel ``G`` as ``(..., 3)``: ``(G00, G01, G11)``, ``G00, G11 > 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(F00, F01, F11)`` as ``(..., 3)``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> # F00 = V(1) = 1, F11 = 1, F01 = sqrt(3)/(2 pi) + 1/3 (arc-cosine kernel at rho = 1/2)
+        >>> kmap.F([1.0, 0.5, 1.0]).round(6).tolist()
+        [1.0, 0.608998, 1.0]
+        >>> kmap.F([[1.0, 0.5, 1.0], [2.0, 0.0, 2.0]]).shape
+        (2, 3)
+        """
         g00, g01, g11 = _split(g)
         return self.F_gap(g00, g11, gap_of(g00, g01, g11))
 
     def F_gap(self, g00, g11, eps):
-        """:meth:`F` at ``G = (G00, (1 - eps) sqrt(G00 G11), G11)``."""
+        """:meth:`F` at ``G = (G00, (1 - eps) sqrt(G00 G11), G11)``.
+
+        Parameters
+        ----------
+        g00, g11 : float or array_like
+            The variances (positive).
+        eps : float or array_like
+            ``1 - rho`` in ``[0, 2]``, given without cancellation.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(F00, F01, F11)`` as ``(..., 3)``, broadcast over ``g00, g11, eps``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> kmap.F_gap(1.0, 1.0, 0.5).round(6).tolist()            # = kmap.F([1.0, 0.5, 1.0])
+        [1.0, 0.608998, 1.0]
+        >>> bool(np.allclose(kmap.F_gap(1.0, 4.0, 0.5), kmap.F([1.0, 1.0, 4.0])))
+        True
+        """
         g00, g11, eps = np.broadcast_arrays(*(np.asarray(v, float) for v in (g00, g11, eps)))
         f00, f11 = self.V(g00), self.V(g11)
         return np.stack([f00, 0.5 * (f00 + f11) - self.deficit(g00, g11, eps), f11], axis=-1)
 
     def correlation_gap(self, g00, g11, eps):
         """``1 - rho'`` of ``F(G)`` at ``G = (G00, (1 - eps) sqrt(G00 G11), G11)``, without
-        cancellation: ``[Delta - (sqrt F00 - sqrt F11)^2/2] / sqrt(F00 F11)``."""
+        cancellation: ``[Delta - (sqrt F00 - sqrt F11)^2/2] / sqrt(F00 F11)``.
+
+        Parameters
+        ----------
+        g00, g11 : float or array_like
+            The variances (positive).
+        eps : float or array_like
+            ``1 - rho`` in ``[0, 2]``, given without cancellation.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``1 - rho'``, broadcast over ``g00, g11, eps``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> round(float(kmap.correlation_gap(1.0, 1.0, 0.5)), 6)   # 1 - F01 at rho = 1/2
+        0.391002
+        >>> round(float(kmap.correlation_gap(1.0, 4.0, 0.5)), 6)   # ReLU, sigma_b = 0: rho' depends on rho only
+        0.391002
+        >>> float(kmap.correlation_gap(1.0, 1.0, 1e-8))             # exact also next to the diagonal
+        9.99...e-09
+        """
         g00, g11, eps = np.broadcast_arrays(*(np.asarray(v, float) for v in (g00, g11, eps)))
         f00, f11 = self.V(g00), self.V(g11)
         root = np.sqrt(f00 * f11)
@@ -527,13 +714,54 @@ class KernelMap:
 
     def one_minus_R(self, eps, q):
         """``1 - R(1 - eps)`` at equal variances ``q``, ``R = F01/q`` (arXiv eq. 4):
-        ``(q - V(q))/q + Delta/q``; at the EoC fixed point the first term is rounding."""
+        ``(q - V(q))/q + Delta/q``; at the EoC fixed point the first term is rounding.
+
+        Parameters
+        ----------
+        eps : float or array_like
+            ``1 - rho`` in ``[0, 2]``, given without cancellation.
+        q : float or array_like
+            The variance of both inputs (positive).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``1 - R(1 - eps)``, broadcast over ``eps, q``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> round(float(kmap.one_minus_R(1.0, 1.0)), 12), round(1 - 1 / math.pi, 12)   # R(0) = 1/pi
+        (0.681690113816, 0.681690113816)
+        >>> float(kmap.one_minus_R(1e-8, 1.0))      # ~ chi_1 eps with chi_1 = 1
+        9.99...e-09
+        """
         eps, q = np.broadcast_arrays(np.asarray(eps, float), np.asarray(q, float))
         return (q - self.V(q)) / q + self.deficit(q, q, eps) / q
 
     def J(self, g):
         """``J_ab = dF_a/dG_b`` as ``(..., 3, 3)`` in the order ``(00, 01, 11)`` (Price's
-        theorem, module docstring); needs ``|rho| < 1``."""
+        theorem, module docstring); needs ``|rho| < 1``.
+
+        Parameters
+        ----------
+        g : array_like
+            The kernel ``G`` as ``(..., 3)``: ``(G00, G01, G11)``, ``G00, G11 > 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The Jacobian ``J``, ``(..., 3, 3)``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> # V' = 1; J_1,00 = J_1,11 = (w/2) p(0) E[phi(u1)|u0 = 0] = 1/(2 pi), J_1,01 = w/4 at rho = 0
+        >>> np.round(kmap.J([1.0, 0.0, 1.0]), 6).tolist()
+        [[1.0, 0.0, 0.0], [0.159155, 0.5, 0.159155], [0.0, 0.0, 1.0]]
+        """
         g00, g01, g11 = _split(g)
         s0, s1 = np.sqrt(g00), np.sqrt(g11)
         rho = g01 / (s0 * s1)
@@ -548,7 +776,29 @@ class KernelMap:
 
     def H(self, g):
         """``H_abc = d^2 F_a / dG_b dG_c`` as ``(..., 3, 3, 3)`` (module docstring); needs
-        ``|rho| < 1`` and grows like ``(1 - rho)^(-1/2)``."""
+        ``|rho| < 1`` and grows like ``(1 - rho)^(-1/2)``.
+
+        Parameters
+        ----------
+        g : array_like
+            The kernel ``G`` as ``(..., 3)``: ``(G00, G01, G11)``, ``G00, G11 > 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The Hessian ``H``, ``(..., 3, 3, 3)``, symmetric in its last two indices.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> H = kmap.H([1.0, 0.0, 1.0])
+        >>> H.shape, float(H[0, 0, 0]), bool(np.allclose(H[1], H[1].T))   # V'' = 0 for ReLU
+        ((3, 3, 3), 0.0, True)
+        >>> # H_1,01,01 = w E[phi''_0 phi''_1] = d/dG01 of w (1/4 + arcsin(rho)/(2 pi)) = 1/pi at rho = 0
+        >>> round(float(H[1, 1, 1]) * math.pi, 12)
+        1.0
+        """
         g00, g01, g11 = _split(g)
         s0, s1 = np.sqrt(g00), np.sqrt(g11)
         rho = g01 / (s0 * s1)
@@ -567,7 +817,27 @@ class KernelMap:
 
     def moments4(self, g):
         """``E[phi_0^k phi_1^j]`` for ``(k, j) = (3, 1), (2, 2), (1, 3)`` (quadrature,
-        module docstring), each ``(...)``."""
+        module docstring), each ``(...)``.
+
+        Parameters
+        ----------
+        g : array_like
+            The kernel ``G`` as ``(..., 3)``: ``(G00, G01, G11)``, ``G00, G11 > 0``.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(E[phi_0^3 phi_1], E[phi_0^2 phi_1^2], E[phi_0 phi_1^3])``, each ``(...)``.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> # rho = 0, independent: E[phi^3] E[phi] = (2/sqrt(2 pi)) (1/sqrt(2 pi)) = 1/pi, E[phi^2]^2 = 1/4
+        >>> m31, m22, m13 = kmap.moments4([1.0, 0.0, 1.0])
+        >>> round(float(m31) * math.pi, 9), round(float(m22), 9), round(float(m13) * math.pi, 9)
+        (1.0, 0.25, 1.0)
+        """
         g00, g01, g11 = _split(g)
         eps = gap_of(g00, g01, g11)
         s0, s1 = np.sqrt(g00), np.sqrt(g11)
@@ -578,7 +848,32 @@ class KernelMap:
         """``S_(ab),(cd) = sigma_w^4 Cov(phi_a phi_b, phi_c phi_d)`` as ``(..., 3, 3)``, the
         conditional covariance of ``N G'`` given ``G`` (order ``(00, 01, 11)``).
 
-        ``cross`` (``E[phi_0 phi_1]``) may be passed when known."""
+        ``cross`` (``E[phi_0 phi_1]``) may be passed when known.
+
+        Parameters
+        ----------
+        g : array_like
+            The kernel ``G`` as ``(..., 3)``: ``(G00, G01, G11)``, ``G00, G11 > 0``.
+        cross : array_like, optional
+            ``E[phi_0 phi_1]`` at ``G``, when known; by default from the deficit.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``S``, ``(..., 3, 3)``, symmetric.
+
+        Examples
+        --------
+        >>> from theory import solve_eoc
+        >>> kmap = KernelMap.from_eoc(solve_eoc("relu", 0.5, 1.0))   # ReLU at the EoC: sigma_w^2 = 2
+        >>> g = [1.0, 0.0, 1.0]
+        >>> S = kmap.S(g)
+        >>> # S_00,00 = fluctuation(1) = 5; S_01,01 = w^2 (1/4 - 1/(4 pi^2)) = 1 - 1/pi^2; S_00,11 = 0 at rho = 0
+        >>> round(float(S[0, 0]), 9), round(float(S[1, 1]), 9), round(1 - 1 / math.pi**2, 9), round(float(S[0, 2]), 9)
+        (5.0, 0.898678816, 0.898678816, 0.0)
+        >>> bool(np.allclose(kmap.S(g, cross=kmap.cross(g)), S))
+        True
+        """
         g00, g01, g11 = _split(g)
         act = self.activation
         p2 = (act.expect("phi2", g00), None, act.expect("phi2", g11))

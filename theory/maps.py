@@ -83,32 +83,170 @@ class VarianceMap:
     sigma_b2: float | np.ndarray
 
     def V(self, q):
-        """``V(q) = sigma_w^2 <phi^2>_q + sigma_b^2``."""
+        """``V(q) = sigma_w^2 <phi^2>_q + sigma_b^2``.
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the variances and the activation's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``V(q)``.
+
+        Examples
+        --------
+        >>> from theory import get_activation, solve_eoc
+        >>> float(VarianceMap(get_activation("relu"), 2.0, 0.0).V(1.5))   # ReLU at the EoC: V(q) = q
+        1.5
+        >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+        >>> round(float(sol.variance_map.V(sol.q_star)), 12)                # V(q*) = q*
+        1.0
+        """
         return self.sigma_w2 * self.activation.expect("phi2", q) + self.sigma_b2
 
     def dV(self, q):
-        """``V'(q) = sigma_w^2 d<phi^2>_q/dq`` (CReLU: arXiv eq. 7)."""
+        """``V'(q) = sigma_w^2 d<phi^2>_q/dq`` (CReLU: arXiv eq. 7).
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the variances and the activation's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``V'(q)``.
+
+        Examples
+        --------
+        >>> from theory import get_activation, solve_eoc
+        >>> float(VarianceMap(get_activation("relu"), 2.0, 0.0).dV(1.5))  # ReLU at the EoC: V' = 1
+        1.0
+        >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+        >>> round(float(sol.variance_map.dV(sol.q_star)), 12)               # the target V'(q*)
+        0.7
+        """
         return self.sigma_w2 * self.activation.expect("phi2", q, dq=1)
 
     def d2V(self, q):
-        """``V''(q)`` (CReLU: arXiv eq. 8)."""
+        """``V''(q)`` (CReLU: arXiv eq. 8).
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the variances and the activation's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``V''(q) = sigma_w^2 d^2<phi^2>_q/dq^2``.
+
+        Examples
+        --------
+        >>> from theory import get_activation, solve_eoc
+        >>> float(VarianceMap(get_activation("relu"), 2.0, 0.0).d2V(1.5))  # ReLU: V is linear
+        0.0
+        >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+        >>> round(float(sol.variance_map.d2V(sol.q_star)), 12), round(sol.vsecond, 12)
+        (0.02291274995, 0.02291274995)
+        """
         return self.sigma_w2 * self.activation.expect("phi2", q, dq=2)
 
     def chi1(self, q):
-        """``chi_1(q) = sigma_w^2 <phi'^2>_q`` (arXiv eq. 6; CReLU: eq. 15)."""
+        """``chi_1(q) = sigma_w^2 <phi'^2>_q`` (arXiv eq. 6; CReLU: eq. 15).
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the variances and the activation's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``chi_1(q)``.
+
+        Examples
+        --------
+        >>> from theory import get_activation, solve_eoc
+        >>> float(VarianceMap(get_activation("relu"), 2.0, 0.0).chi1(1.5))   # 2 P(z > 0) = 1
+        1.0
+        >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+        >>> round(float(sol.variance_map.chi1(sol.q_star)), 12)                # chi_1(q*) = 1 at the EoC
+        1.0
+        """
         return self.sigma_w2 * self.activation.expect("dphi2", q)
 
     def dchi1(self, q):
-        """``chi_1'(q)`` (CReLU: arXiv eq. 16)."""
+        """``chi_1'(q)`` (CReLU: arXiv eq. 16).
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the variances and the activation's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``chi_1'(q) = sigma_w^2 d<phi'^2>_q/dq``.
+
+        Examples
+        --------
+        >>> from theory import get_activation, solve_eoc
+        >>> float(VarianceMap(get_activation("relu"), 2.0, 0.0).dchi1(1.5))  # ReLU: chi_1 constant in q
+        0.0
+        >>> sol = solve_eoc("crelu", 0.85, 1.0, vprime=0.7)
+        >>> round(float(sol.variance_map.dchi1(sol.q_star)), 12), round(sol.chi1_prime, 12)
+        (0.603408168964, 0.603408168964)
+        """
         return self.sigma_w2 * self.activation.expect("dphi2", q, dq=1)
 
     def fluctuation(self, q):
-        """``sigma_w^4 (<phi^4>_q - <phi^2>_q^2)``: the source term of the ``r`` recursion (eq. 12)."""
+        """``sigma_w^4 (<phi^4>_q - <phi^2>_q^2)``: the source term of the ``r`` recursion (eq. 12).
+
+        Parameters
+        ----------
+        q : float or array_like
+            The variance ``q > 0`` (broadcast with the variances and the activation's parameters).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``sigma_w^4 (<phi^4>_q - <phi^2>_q^2)``.
+
+        Examples
+        --------
+        >>> from theory import get_activation
+        >>> vmap = VarianceMap(get_activation("relu"), 2.0, 0.0)   # 4 (3 q^2/2 - q^2/4) = 5 q^2
+        >>> float(vmap.fluctuation(1.0)), float(vmap.fluctuation(2.0))
+        (5.0, 20.0)
+        """
         phi2 = self.activation.expect("phi2", q)
         return self.sigma_w2**2 * (self.activation.expect("phi4", q) - phi2**2)
 
     def trajectory(self, q1: float, depth: int) -> np.ndarray:
-        """``q^(1..depth)`` with ``q^(l+1) = V(q^(l))`` (eq. 42)."""
+        """``q^(1..depth)`` with ``q^(l+1) = V(q^(l))`` (eq. 42).
+
+        Parameters
+        ----------
+        q1 : float
+            The layer-1 variance ``q^(1)``.
+        depth : int
+            The number of layers.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``q^(1), ..., q^(depth)``, shape ``(depth,)``.
+
+        Examples
+        --------
+        >>> from theory import get_activation
+        >>> vmap = VarianceMap(get_activation("relu"), 1.0, 0.5)   # V(q) = q/2 + 1/2, fixed point q* = 1
+        >>> vmap.trajectory(3.0, 4).tolist()
+        [3.0, 2.0, 1.5, 1.25]
+        """
         q = np.empty(depth)
         q[0] = q1
         for layer in range(1, depth):
@@ -131,6 +269,34 @@ class VarianceMap:
         Activations that are not continuous and piecewise linear, or maps with array
         parameters, use the nested kink-splitting quadrature, which loses digits of
         ``1 - R`` as ``rho -> 1``.
+
+        Parameters
+        ----------
+        rho : float
+            The correlation of the two inputs, in ``[-1, 1]``.
+        q : float
+            The variance of both inputs, ``q > 0``.
+
+        Returns
+        -------
+        float
+            ``R(rho)``.
+
+        Raises
+        ------
+        ValueError
+            For ``rho`` outside ``[-1, 1]``.
+
+        Examples
+        --------
+        >>> import math
+        >>> from theory import get_activation
+        >>> vmap = VarianceMap(get_activation("relu"), 2.0, 0.0)   # ReLU at the EoC
+        >>> vmap.R(1.0, 1.5), vmap.R(-1.0, 1.5)      # R(1) = V(q)/q = 1; phi(u) phi(-u) = 0
+        (1.0, 0.0)
+        >>> # arc-cosine kernel: R(1/2) = sqrt(3)/(2 pi) + 1/3, at every q
+        >>> round(vmap.R(0.5, 2.0), 12), round(3**0.5 / (2 * math.pi) + 1 / 3, 12)
+        (0.608997781044, 0.608997781044)
         """
         rho = float(rho)
         q = float(q)
@@ -170,7 +336,32 @@ class VarianceMap:
     def fixed_points(self, q_min: float = 1e-3, q_max: float = 10.0, n_grid: int = 2000) -> list[FixedPoint]:
         """All fixed points of ``V`` in ``[q_min, q_max]`` located by sign changes of
         ``V(q) - q`` on a geometric grid and refined by Brent's method (tangential double
-        roots that do not change sign are not reported)."""
+        roots that do not change sign are not reported).
+
+        Parameters
+        ----------
+        q_min, q_max : float, optional
+            The range searched, ``0 < q_min < q_max``; default ``[1e-3, 10]``.
+        n_grid : int, optional
+            The number of points of the geometric grid; default 2000.
+
+        Returns
+        -------
+        list of FixedPoint
+            The fixed points in increasing ``q``, each with ``V'(q)`` (and so its stability).
+
+        Raises
+        ------
+        ValueError
+            Unless ``0 < q_min < q_max``.
+
+        Examples
+        --------
+        >>> from theory import get_activation
+        >>> vmap = VarianceMap(get_activation("relu"), 1.0, 0.5)   # V(q) = q/2 + 1/2
+        >>> [(round(p.q, 12), round(p.vprime, 12), p.stable) for p in vmap.fixed_points()]
+        [(1.0, 0.5, True)]
+        """
         if not 0 < q_min < q_max:
             raise ValueError("need 0 < q_min < q_max")
         grid = np.geomspace(q_min, q_max, n_grid)
