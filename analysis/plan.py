@@ -20,8 +20,9 @@ sweep, docs/benchmarks.md), times :data:`BACKWARD_COST` for the claims that need
 
 Example
 -------
+>>> from theory import solve_eoc
 >>> from analysis.plan import plan
->>> rows = plan("crelu", 0.85, 1.0, 0.9, depth=20, pilot=100)
+>>> rows = plan(solve_eoc("crelu", 0.85, 1.0, vprime=0.9), depth=20, pilot=100)
 >>> rows[0].claim, rows[0].width >= 30
 ('q1_recursion (l = 10)', True)
 """
@@ -38,7 +39,7 @@ from analysis.features import FeatureMoments, NetworkBatch
 from analysis.verdicts import SIGMAS
 from simulate.config import MIN_WIDTH, NetworkConfig, Sweep, round_up
 from simulate.cpu import simulate_chunk
-from theory import EoCError, EoCSolution, solve_eoc
+from theory import EoCError, EoCSolution
 from theory.cli import UsageError, fail, parse
 from theory.grid import Grid, GridError, require_shape
 from theory.expansion import RELAXATION_LENGTHS, ConfigurationTheory
@@ -153,15 +154,47 @@ def planned(theory: ConfigurationTheory, backward: bool = True) -> list[Expansio
             if math.isfinite(claim.expansion(theory).gap)]
 
 
-def plan(activation: str, sparsity: float, q_star: float, vprime: float | None = None, m: float | None = None,
-         depth: int = 100, pilot: int = PILOT, backward: bool = True, width: int | None = None,
+def plan(solution: EoCSolution, depth: int = 100, pilot: int = PILOT, backward: bool = True, width: int | None = None,
          resolution: float = RESOLUTION) -> list[Requirement]:
-    """One :class:`Requirement` per planned claim of one configuration (at ``width``, or each
-    claim's narrowest width in its regime)."""
-    sol = solve_eoc(activation, sparsity, q_star, vprime=vprime, m=m)
-    if not float(sol.vprime) < 1.0:
-        raise EoCError(f"{activation} has V'(q*) = {float(sol.vprime):.4g}: the expansion claims need V'(q*) < 1")
-    theory = ConfigurationTheory.from_solution(sol, depth)
+    """One :class:`Requirement` per planned claim of one configuration.
+
+    Parameters
+    ----------
+    solution : EoCSolution
+        The configuration, solved at the EoC (:func:`theory.solve_eoc`, or
+        :meth:`theory.grid.Grid.configs`).
+    depth : int
+        Number of layers ``L``.
+    pilot : int
+        Pilot networks per width (they measure each claim's standard deviation per network).
+    backward : bool
+        Also plan the claims that need ``--backward``.
+    width : int or None
+        Plan at this width (default: each claim's narrowest round width in its regime).
+    resolution : float
+        Resolve each effect to ``5 se <= effect / resolution``.
+
+    Returns
+    -------
+    list of Requirement
+        In the order of :func:`planned`.
+
+    Raises
+    ------
+    theory.EoCError
+        When ``V'(q*) >= 1``: no expansion claim has a regime there.
+
+    Examples
+    --------
+    >>> from theory import solve_eoc
+    >>> rows = plan(solve_eoc("crelu", 0.85, 1.0, vprime=0.9), depth=20, pilot=100)
+    >>> rows[0].claim, rows[0].width >= 30
+    ('q1_recursion (l = 10)', True)
+    """
+    if not float(solution.vprime) < 1.0:
+        raise EoCError(f"{solution.activation_name} has V'(q*) = {float(solution.vprime):.4g}: "
+                       "the expansion claims need V'(q*) < 1")
+    theory = ConfigurationTheory.from_solution(solution, depth)
     pilots = Pilots(pilot)
     return [requirement(claim, theory, pilots, width, resolution) for claim in planned(theory, backward)]
 
@@ -237,8 +270,7 @@ class PlanOptions(Grid):
 def main(argv=None) -> int:
     try:
         args = parse(PlanOptions, argv, prog="python -m analysis.plan", description=__doc__.splitlines()[0])
-        configs = [(c, plan(c.activation, c.sparsity, c.q_star, c.vprime_target, c.m_given, args.depth, args.pilot,
-                            width=args.width, resolution=args.resolution))
+        configs = [(c, plan(c.solution, args.depth, args.pilot, width=args.width, resolution=args.resolution))
                    for c in args.configs()]
     except (UsageError, EoCError) as err:
         return fail(err)
