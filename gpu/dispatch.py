@@ -26,7 +26,7 @@ memory-bound for every B; at B ~ 64 it is partly compute-bound, so the model
 then errs towards dense, which is the safe side.
 
 The constants are first estimates for an H100 with CuPy, not measurements,
-and are to be tuned on a GPU with ``python -m gpu.bench --json``: its rows
+and are to be tuned on a GPU with ``python -m gpu.bench --out PATH``: its rows
 hold the measured and the predicted dense and sparse times of every cell,
 and the measured bandwidth fractions.
 """

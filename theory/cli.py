@@ -90,6 +90,8 @@ def parse(schema: type[T], argv: list[str] | None, *, prog: str, description: st
     >>> parse(Example, ["--quiet"], prog="example").quiet
     True
     """
+    if description is not None:
+        description = description.replace("``", "")  # the module docstrings' literals, as plain text
     return tyro.cli(schema, args=argv, prog=prog, description=description, config=CONFIG)
 
 

@@ -90,7 +90,7 @@ def _parse(argv):
     p = argparse.ArgumentParser(prog="python -m gpu.bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer shapes, repetitions and energy time")
     p.add_argument("--repeats", type=int, help="timed repetitions per cell (default: GPU 200/30, CPU 20/5)")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    p.add_argument("--out", metavar="PATH", help="also write the results as JSON to PATH")
     args = p.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         p.error("--repeats must be >= 1")
@@ -134,10 +134,10 @@ def main(argv=None) -> int:
         print(f"target {name}: met in {met}/{total} cells")
     if cupy is None:
         print("GPU targets (table3, traffic, dispatch>=1) not evaluated: no GPU.")
-    if args.json:
-        with open(args.json, "w") as fh:
+    if args.out:
+        with open(args.out, "w") as fh:
             json.dump(result, fh, indent=1)
-        print(f"wrote {args.json}")
+        print(f"wrote {args.out}")
     return 0
 
 

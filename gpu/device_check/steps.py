@@ -167,7 +167,7 @@ STEPS = (
     Step("simulate-bench", "simulate.bench: neuron-layer samples/s, GPU against its normal floor and the CPU",
          ("simulate.bench", "--no-memory", "--no-whole", "--repeats", "3"), 45, parse_simulate_bench),
     Step("gpu-bench", "gpu.bench --quick: Table 3, large and batched cells",
-         ("gpu.bench", "--quick", "--json", "{out}/gpu_bench.json"), 60, parse_gpu_bench),
+         ("gpu.bench", "--quick", "--out", "{out}/gpu_bench.json"), 60, parse_gpu_bench),
     Step("train-dnn", "train.bench on CUDA: DNN ensemble against one network (E = 8, 100 x 300)",
          ("train.bench", "--devices", "cuda"), 25, parse_train_bench),
     Step("train-cnn", "train.bench on CUDA: CNN ensemble against one network (E = 4, 5 x 32)",
