@@ -10,14 +10,16 @@ reduction; percentiles use the first 1e5 networks).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from theory.cli import UsageError, fail, parse
 
 BYTES_PER_NETWORK = 4 * 100 * 8  # q_tilde, q_cond, chi1, sparsity over 100 layers
 
@@ -46,11 +48,31 @@ def measure_report(store: Path, out: Path) -> tuple[float, float]:
     return seconds, peak
 
 
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options of ``python -m analysis.bench``.
+
+    Parameters
+    ----------
+    sizes_gb : tuple of float
+        Sizes on disk of the stores whose report is timed, in GB.
+    dir : Path
+        Folder of the stores and reports (a store already there is reused).
+    """
+
+    sizes_gb: tuple[float, ...] = (0.5, 10.0)
+    dir: Path = Path("data/bench")
+
+    def __post_init__(self):
+        if not all(size > 0 for size in self.sizes_gb):
+            raise UsageError(f"--sizes-gb must be positive, got {self.sizes_gb}")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes-gb", type=float, nargs="+", default=[0.5, 10.0])
-    parser.add_argument("--dir", type=Path, default=Path("data/bench"))
-    args = parser.parse_args(argv)
+    try:
+        args = parse(BenchOptions, argv, prog="python -m analysis.bench", description=__doc__.splitlines()[0])
+    except UsageError as err:
+        return fail(err)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
     print(f"{'store':<28} {'on disk (GB)':>12} {'report (s)':>11} {'peak RSS (MiB)':>15}")
     for size in sorted(args.sizes_gb):

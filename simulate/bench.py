@@ -26,18 +26,20 @@ networks; and one at width 100,000. Medians of ``--repeats`` runs.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 import numba as nb
 
 from simulate.config import Sweep
+from theory.cli import UsageError, fail, parse
+from theory.grid import require_shape
 from simulate.cpu import simulate_chunk
 from simulate.normals import network_states, sum_normals
 from simulate.seeding import network_rng
@@ -128,15 +130,44 @@ def _peak_rss_mib(samples: int, chunk: int, width: int = 1000) -> float:
     return float(out.split()[-1])
 
 
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options of ``python -m simulate.bench``.
+
+    Parameters
+    ----------
+    width : int
+        Width of the timed networks.
+    depth : int
+        Depth of the timed networks.
+    networks : int
+        Networks per timed reduced-cpu run.
+    repeats : int
+        Timed runs per path (medians reported).
+    no_memory : bool
+        Skip the peak-memory measurement.
+    no_whole : bool
+        Skip the whole-command measurement.
+    """
+
+    width: int = 1000
+    depth: int = 100
+    networks: int = 400
+    repeats: int = 5
+    no_memory: bool = False
+    no_whole: bool = False
+
+    def __post_init__(self):
+        require_shape(width=self.width, depth=self.depth)
+        if self.networks < 1 or self.repeats < 1:
+            raise UsageError(f"--networks and --repeats must be positive, got {self.networks} and {self.repeats}")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulate.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--width", type=int, default=1000, help="width of the timed networks (default 1000)")
-    parser.add_argument("--depth", type=int, default=100, help="depth of the timed networks (default 100)")
-    parser.add_argument("--networks", type=int, default=400, help="networks per timed reduced-cpu run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per path (medians reported)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
-    parser.add_argument("--no-whole", action="store_true", help="skip the whole-command measurement")
-    args = parser.parse_args(argv)
+    try:
+        args = parse(BenchOptions, argv, prog="python -m simulate.bench", description=__doc__.splitlines()[0])
+    except UsageError as err:
+        return fail(err)
     w, d = args.width, args.depth
     sweep = Sweep(q_star=(1.0,), vprime=(0.7,), width=(w,), depth=d, samples=args.networks)
     config = sweep.configs()[0]

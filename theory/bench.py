@@ -11,14 +11,15 @@ Timings are medians of repeated runs (``--repeats``).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from theory import get_activation, solve_eoc
+from theory.cli import UsageError, fail, parse
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -39,11 +40,31 @@ def heat_map(sparsity: float, n: int = 300):
     return sol.vsecond, sol.bound, sol.chi1_prime
 
 
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options of ``python -m theory.bench``.
+
+    Parameters
+    ----------
+    repeats : int
+        Timed runs per measurement (medians reported).
+    grid : int
+        Points per side of the heat maps' (m, q*) grid.
+    """
+
+    repeats: int = 7
+    grid: int = 300
+
+    def __post_init__(self):
+        if self.repeats < 1 or self.grid < 2:
+            raise UsageError(f"--repeats must be >= 1 and --grid >= 2, got {self.repeats} and {self.grid}")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m theory.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--grid", type=int, default=300)
-    args = parser.parse_args(argv)
+    try:
+        args = parse(BenchOptions, argv, prog="python -m theory.bench", description=__doc__.splitlines()[0])
+    except UsageError as err:
+        return fail(err)
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}")
     print(f"heat maps, {args.grid} x {args.grid} grid (median of {args.repeats}):")

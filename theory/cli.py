@@ -21,6 +21,10 @@ Every command therefore behaves the same way, before any work starts:
 - ``--config FILE`` (where a command has it) reads the same options from a TOML file,
   keys as the long option names; the command line overrides the file (:func:`with_config`).
 
+The one exception is ``python -m gpu.device_check`` (and its step ``samplers``): it runs on
+a bare device machine before it installs the wheels it carries, tyro's among them, so it
+keeps the standard library's argparse.
+
 Examples
 --------
 >>> from dataclasses import dataclass

@@ -9,12 +9,15 @@ member-steps per second and their ratio (ensemble over separate), side by side.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
+from theory.cli import UsageError, fail, parse
+from train.cli import torch_device
 from train.models import build_model
 from train.runs import RunSpec
 from train.trainer import sgd_step
@@ -62,25 +65,52 @@ def bench_device(device, arch: str, members: int, depth: int, width: int, batch:
     return {"device": str(device), "ensemble": ens, "separate": sep, "ratio": ens / sep}
 
 
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options of ``python -m train.bench``.
+
+    Parameters
+    ----------
+    arch : str
+        dnn or cnn.
+    members : int
+        E, networks per ensemble.
+    depth : int
+        Activated layers L.
+    width : int
+        Units (DNN) or channels (CNN) per layer.
+    batch_size : int
+        Mini-batch size.
+    steps : int
+        SGD steps per timed block.
+    repeats : int
+        Timed blocks per variant (medians reported).
+    devices : tuple of str or None
+        Devices to time (default: cpu, and cuda when present).
+    """
+
+    arch: Literal["dnn", "cnn"] = "dnn"
+    members: int = 8
+    depth: int = 100
+    width: int = 300
+    batch_size: int = 64
+    steps: int = 5
+    repeats: int = 5
+    devices: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        for name in ("members", "depth", "width", "batch_size", "steps", "repeats"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--arch", choices=sorted(SHAPES), default="dnn")
-    p.add_argument("--members", type=int, default=8, help="E, networks per ensemble")
-    p.add_argument("--depth", type=int, default=100)
-    p.add_argument("--width", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=5, help="SGD steps per timed block")
-    p.add_argument("--repeats", type=int, default=5, help="timed blocks per variant (medians reported)")
-    p.add_argument("--devices", nargs="+", help="devices to time (default: cpu, and cuda when present)")
-    args = p.parse_args(argv)
-    for name in ("members", "depth", "width", "batch_size", "steps", "repeats"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be positive")
-    names = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    devices = [torch.device(n) for n in names]
-    for d in devices:
-        if d.type == "cuda" and not torch.cuda.is_available():
-            p.error(f"device {d} requested but CUDA is not available")
+    try:
+        args = parse(BenchOptions, argv, prog="python -m train.bench", description=__doc__.splitlines()[0])
+        names = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+        devices = [torch_device(n) for n in names]
+    except UsageError as err:
+        return fail(err)
     print(
         f"{args.arch} depth {args.depth} width {args.width}, batch {args.batch_size}, E = {args.members}, "
         f"{args.steps} steps x {args.repeats} repeats, torch {torch.__version__}, {torch.get_num_threads()} CPU threads"

@@ -14,12 +14,14 @@ published Table 3 values, and which targets are met:
 Without CuPy or a device it says so and times the CPU reference (Numba)
 against NumPy dense instead, then exits 0.
 """
-import argparse
 import datetime
 import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 from gpu.backend import GpuUnavailableError, require_cupy
+from theory.cli import UsageError, fail, parse
 from gpu.bench.table3 import published
 
 DEFAULT_REPS = {"gpu": (200, 30), "cpu": (20, 5)}  # (full, --quick)
@@ -86,19 +88,34 @@ def summarize(rows) -> dict:
     return counts
 
 
-def _parse(argv):
-    p = argparse.ArgumentParser(prog="python -m gpu.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer shapes, repetitions and energy time")
-    p.add_argument("--repeats", type=int, help="timed repetitions per cell (default: GPU 200/30, CPU 20/5)")
-    p.add_argument("--out", metavar="PATH", help="also write the results as JSON to PATH")
-    args = p.parse_args(argv)
-    if args.repeats is not None and args.repeats < 1:
-        p.error("--repeats must be >= 1")
-    return args
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options of ``python -m gpu.bench``.
+
+    Parameters
+    ----------
+    quick : bool
+        Fewer shapes, repetitions and energy time.
+    repeats : int or None
+        Timed repetitions per cell (default: GPU 200/30, CPU 20/5).
+    out : Path or None
+        Also write the results as JSON to this file.
+    """
+
+    quick: bool = False
+    repeats: int | None = None
+    out: Path | None = None
+
+    def __post_init__(self):
+        if self.repeats is not None and self.repeats < 1:
+            raise UsageError(f"--repeats must be >= 1, got {self.repeats}")
 
 
 def main(argv=None) -> int:
-    args = _parse(argv)
+    try:
+        args = parse(BenchOptions, argv, prog="python -m gpu.bench", description=__doc__.splitlines()[0])
+    except UsageError as err:
+        return fail(err)
     try:
         cupy = require_cupy()
     except GpuUnavailableError as exc:
