@@ -1,5 +1,15 @@
-"""Shared pytest configuration: the ``gpu`` marker skips cleanly without a device."""
+"""Shared pytest configuration: the ``gpu`` marker skips cleanly without a device, and the
+configuration the claim tests share."""
 import pytest
+
+
+@pytest.fixture(scope="session")
+def theory():
+    """CReLU s = 0.85, q* = 1, V' = 0.7, depth 100: every claim has a finite regime."""
+    from theory import solve_eoc
+    from theory.expansion import ConfigurationTheory
+
+    return ConfigurationTheory.from_solution(solve_eoc("crelu", 0.85, 1.0, vprime=0.7), 100)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -24,18 +24,14 @@ from analysis.claims import (
     StableFraction,
     WidthEstimate,
 )
-from analysis.verdicts import FALSE_ALARM, Growth, agreement, combine, upper_bound, verdict
+from analysis.verdicts import FALSE_ALARM, VERDICTS, Growth, agreement, combine, upper_bound, verdict
 from theory import solve_eoc
 from theory.expansion import ORDER_GROWTH, RHO_MAX, ConfigurationTheory, Expansion
 
-OUTCOMES = ("holds", "fails", "inconclusive", "outside regime")
+#: the verdicts an estimate can draw (not applicable is decided before any estimate)
+OUTCOMES = tuple(v for v in VERDICTS if v != "not applicable")
 RNG_SEED = 2026
 
-
-@pytest.fixture(scope="module")
-def theory():
-    """CReLU s = 0.85, q* = 1, V' = 0.7, depth 100: every claim has a finite regime."""
-    return ConfigurationTheory.from_solution(solve_eoc("crelu", 0.85, 1.0, vprime=0.7), 100)
 
 
 def test_every_claim_owns_its_parts(theory):

@@ -104,5 +104,6 @@ def test_sweep_to_argv_is_read_back_by_the_parser():
     from simulate.depth_sweep import command
 
     for sweep in (Sweep(), Sweep(activation=("cst", "st"), sparsity=(0.6,), m=(1.5, 2.0), width=(40,), depth=7,
-                                 samples=30, inputs=2, rho0=0.25, seed=3, backward=True, keep=10, chunk=7)):
+                                 samples=30, inputs=2, rho0=0.25, seed=3, backward=True, keep=10, chunk=7),
+                  Sweep(q_star=(1.2345678,), vprime=(0.7123456789,))):  # more digits than "%g" keeps
         assert command(sweep.to_argv()).sweep == sweep

@@ -14,17 +14,14 @@ from analysis.correlation import (
     correlation_theory,
     estimate_batch,
 )
-from theory import solve_eoc
+from analysis.verdicts import VERDICTS
 from theory.correlation import ZETA_MAX
 from theory.expansion import RHO_MAX, ConfigurationTheory
 
-OUTCOMES = ("holds", "fails", "inconclusive", "outside regime")
+#: the verdicts an estimate can draw (not applicable is decided before any estimate)
+OUTCOMES = tuple(v for v in VERDICTS if v != "not applicable")
 RNG_SEED = 2026
 
-
-@pytest.fixture(scope="module")
-def theory():
-    return ConfigurationTheory.from_solution(solve_eoc("crelu", 0.85, 1.0, vprime=0.7), 100)
 
 
 def test_claims_follow_the_registry_contract(theory):

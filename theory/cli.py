@@ -194,7 +194,12 @@ def to_argv(values: dict[str, object], names: dict[str, str]) -> list[str]:
 
 
 def _plain(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """``1`` for 1.0 and ``0.85`` for 0.85, but every digit where ``g``'s six would lose one:
+    the parser reads back exactly the value given."""
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
 
 
 def with_config(argv: list[str] | None, schema: type) -> list[str]:

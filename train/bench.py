@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 
 from theory.cli import UsageError, fail, parse
+from theory.grid import require_shape
 from train.cli import torch_device
 from train.models import build_model
 from train.runs import RunSpec
@@ -99,7 +100,8 @@ class BenchOptions:
     devices: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        for name in ("members", "depth", "width", "batch_size", "steps", "repeats"):
+        require_shape(width=self.width, depth=self.depth)
+        for name in ("members", "batch_size", "steps", "repeats"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
 

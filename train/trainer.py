@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from theory.cli import UsageError
+from theory.grid import require_shape
 from train.data import Splits
 from train.models import ARCHS, LayerStats, build_model
 from train.results import to_dataset
@@ -54,9 +55,9 @@ class TrainConfig:
     arch : str
         dnn (fully connected) or cnn.
     depth : int
-        Activated layers L.
+        Activated layers L (>= 2).
     width : int
-        Units (DNN) or channels (CNN) per layer.
+        Units (DNN) or channels (CNN) per layer (>= 2).
     epochs : int
         Epochs of SGD.
     lr : float
@@ -91,7 +92,8 @@ class TrainConfig:
             raise UsageError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHS)}")
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
-        for name in ("depth", "width", "epochs", "batch_size", "eval_batch_size"):
+        require_shape(width=self.width, depth=self.depth)  # the bounds every command uses
+        for name in ("epochs", "batch_size", "eval_batch_size"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= 1):
                 raise UsageError(f"{name} must be a positive integer, got {v!r}")
